@@ -1,0 +1,73 @@
+# Two commands matter on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+PYTEST_ARGS ?=
+BIN := .venv/bin
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+.PHONY: venv
+venv: .venv/.synced ## Create .venv with the locked dependencies
+
+# Rebuilt only when the lock or the project changes.
+.venv/.synced: requirements.lock pyproject.toml
+	@# uv comes from PyPI into the user's site (Debian's own Python needs PEP 668's override for that).
+	@command -v uv >/dev/null 2>&1 || test -x "$(UV)" || python3 -m pip install --quiet --user uv \
+		|| python3 -m pip install --quiet --user --break-system-packages uv
+	@test -x .venv/bin/python || $(UV) venv --quiet --python "$$(command -v python3)" .venv
+	@$(UV) pip sync --quiet --python .venv/bin/python requirements.lock
+	@$(UV) pip install --quiet --python .venv/bin/python --no-deps -e .
+	@touch $@
+
+.PHONY: lock
+lock: ## Resolve pyproject.toml's dependencies again into requirements.lock
+	@$(UV) lock --quiet
+	@$(UV) export --quiet --frozen --format requirements-txt --all-groups --no-emit-project -o requirements.lock.new
+	@{ echo "# The locked dependencies, with hashes; \`make lock\` writes this file from pyproject.toml."; \
+		grep -v '^#' requirements.lock.new; } > requirements.lock && rm requirements.lock.new uv.lock
+
+.PHONY: infra
+infra: venv ## Start the local Kafka, MongoDB-wire server and Mailpit (no Docker)
+	@bash deploy/local/infra.sh up
+
+.PHONY: infra-down
+infra-down: ## Stop the local servers
+	@bash deploy/local/infra.sh down
+
+.PHONY: run
+run: venv ## Start the whole stack and the four services; Ctrl-C stops everything
+	@bash deploy/local/run.sh
+
+.PHONY: test
+test: venv ## Everything: unit, integration and end-to-end tests against the real servers
+	@bash deploy/local/test.sh tests $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: venv ## Unit tests only (no servers, seconds)
+	@$(BIN)/pytest tests/unit -q $(PYTEST_ARGS)
+
+.PHONY: test-integration
+test-integration: venv ## Integration tests against the real servers
+	@bash deploy/local/test.sh tests/integration $(PYTEST_ARGS)
+
+.PHONY: test-e2e
+test-e2e: venv ## End-to-end tests through public HTTP and Kafka only
+	@bash deploy/local/test.sh tests/e2e $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: venv ## ruff check, ruff format --check, mypy --strict
+	@$(BIN)/ruff check .
+	@$(BIN)/ruff format --check .
+	@$(BIN)/mypy
+
+.PHONY: fmt
+fmt: venv ## Format and auto-fix
+	@$(BIN)/ruff format .
+	@$(BIN)/ruff check --fix .
+
+.PHONY: token
+token: venv ## Print a development bearer token: make token ROLE=secretariat
+	@$(BIN)/python -m shared.auth $(or $(ROLE),secretariat)

@@ -1,0 +1,73 @@
+"""Composition root of the meetings service: `python -m services.meetings`.
+
+settings → MongoDB and Kafka clients → store and outbox relay → app. The service consumes
+no events; it publishes through the outbox relay only.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.meetings.api import ROUTERS, Meetings
+from services.meetings.settings import MeetingsSettings
+from services.meetings.store import MeetingStore
+from shared.http import create_app
+from shared.links import LinkSigner
+from shared.logging import configure_logging
+from shared.messaging import KafkaPublisher, make_broker
+from shared.outbox import Outbox, OutboxRelay
+from shared.runtime import ServiceRuntime, serve
+from shared.storage import connect_mongo
+
+DESCRIPTION = (
+    "Partnership meetings, working conferences, workshops and site visits: programme, "
+    "registrations with capacity and waitlist, minutes with decisions, calendar files."
+)
+
+
+def build_app(settings: MeetingsSettings) -> FastAPI:
+    """Wire settings → clients → store → relay → app; nothing connects until the app starts."""
+    mongo = connect_mongo(settings)
+    broker = make_broker(settings)
+    outbox = Outbox(source=settings.event_source)
+    store = MeetingStore(mongo[settings.database_name], outbox)
+    relay = OutboxRelay(
+        outbox,
+        KafkaPublisher(broker),
+        [store.collection],
+        poll_interval_s=settings.outbox_poll_interval_s,
+    )
+    runtime = ServiceRuntime(settings=settings, mongo=mongo, broker=broker)
+
+    async def relay_events() -> None:
+        await runtime.wait_for_broker()
+        await relay.run()
+
+    runtime.startup = (store.create_indexes, relay.create_indexes)
+    runtime.background = (relay_events,)
+    app = create_app(
+        settings,
+        title="Meetings",
+        description=DESCRIPTION,
+        routers=ROUTERS,
+        readiness=runtime.readiness(),
+        lifespan=runtime.lifespan,
+    )
+    app.state.meetings = Meetings(
+        store=store,
+        links=LinkSigner(settings.link_key()),
+        base_url=settings.base_url,
+        link_grace_s=settings.registration_link_grace_s,
+        max_registration_body_bytes=settings.max_registration_body_bytes,
+    )
+    return app
+
+
+def main() -> None:
+    settings = MeetingsSettings()
+    configure_logging(settings.service_name, level=settings.log_level, json=settings.json_logs)
+    serve(build_app(settings), settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,15 @@
+"""HTTP routes: authorise → domain → store. The rules live in the domain, not here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import APIRouter
+
+from services.meetings.api import ics, meetings, registrations
+from services.meetings.api.context import Meetings, utcnow
+
+# The calendar routes come first: `/meetings/{meeting_id}` would otherwise take `x.ics`.
+ROUTERS: Sequence[APIRouter] = (ics.router, meetings.router, registrations.router)
+
+__all__ = ["ROUTERS", "Meetings", "utcnow"]

@@ -1,0 +1,44 @@
+"""Calendar routes: a meeting, or the upcoming ones, as iCalendar files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from services.meetings import calendar
+from services.meetings.api.context import Context, Viewer, visible
+from shared.problems import problem_responses
+
+ICS: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/calendar": {}}, "description": "An iCalendar file"}
+}
+
+router = APIRouter(tags=["calendar"])
+
+
+@router.get(
+    "/meetings/upcoming.ics",
+    response_class=Response,
+    responses=ICS,
+    summary="Upcoming meetings as an iCalendar feed",
+)
+async def upcoming_calendar(ctx: Context) -> Response:
+    meetings = await ctx.store.list_upcoming(now=ctx.clock())
+    body = calendar.render(meetings, name="Partnership on Inclusion: meetings")
+    return Response(body, media_type=calendar.MEDIA_TYPE)
+
+
+@router.get(
+    "/meetings/{meeting_id}.ics",
+    response_class=Response,
+    responses=ICS | problem_responses(401, 404),
+    summary="One meeting as an iCalendar file",
+)
+async def meeting_calendar(meeting_id: str, ctx: Context, viewer: Viewer) -> Response:
+    meeting = await visible(ctx, meeting_id, viewer)
+    body = calendar.render([meeting], name=meeting.details.title)
+    disposition = f'inline; filename="meeting-{meeting.id}.ics"'
+    return Response(
+        body, media_type=calendar.MEDIA_TYPE, headers={"Content-Disposition": disposition}
+    )

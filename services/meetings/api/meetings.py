@@ -1,0 +1,259 @@
+"""Meeting routes: plan, list, read, change and move a meeting through its lifecycle."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from services.meetings import domain
+from services.meetings.api.context import (
+    Context,
+    OptionalTransition,
+    Secretariat,
+    Viewer,
+    is_secretariat,
+    version_of,
+    view_of,
+    visible,
+)
+from services.meetings.commands import (
+    CancelMeeting,
+    PlanMeeting,
+    RecordMinutes,
+    ReplaceProgramme,
+    RescheduleMeeting,
+    UpdateMeeting,
+)
+from services.meetings.domain import Meeting, Status
+from services.meetings.store import MeetingFilter
+from services.meetings.views import MeetingPage, MeetingSummary, MeetingView
+from shared.contracts.meetings import MeetingKind
+from shared.problems import problem_responses
+
+router = APIRouter(tags=["meetings"])
+
+
+@router.post(
+    "/meetings",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(401, 403, 422),
+    summary="Plan a meeting (saved as a draft)",
+)
+async def plan_meeting(
+    body: PlanMeeting, ctx: Context, who: Secretariat, response: Response
+) -> MeetingView:
+    meeting = domain.plan(
+        domain.MeetingId(ctx.new_id()), body.details(), by=who.subject, now=ctx.clock()
+    )
+    meeting = await ctx.store.add(meeting)
+    response.headers["Location"] = f"/meetings/{meeting.id}"
+    return view_of(ctx, meeting)
+
+
+@router.get("/meetings", responses=problem_responses(401, 422), summary="List meetings")
+async def list_meetings(
+    ctx: Context,
+    viewer: Viewer,
+    status_: Annotated[Status | None, Query(alias="status")] = None,
+    kind: MeetingKind | None = None,
+    starts_from: Annotated[
+        datetime | None, Query(description="Inclusive; UTC if no offset")
+    ] = None,
+    starts_before: Annotated[datetime | None, Query(description="Exclusive")] = None,
+    city: Annotated[str | None, Query(max_length=100)] = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> MeetingPage:
+    where = MeetingFilter(
+        status=status_,
+        kind=kind.value if kind else None,
+        starts_from=_aware(starts_from),
+        starts_before=_aware(starts_before),
+        city=city,
+        include_drafts=is_secretariat(viewer),
+    )
+    page = await ctx.store.list_meetings(where, limit=limit, cursor=cursor)
+    return MeetingPage(
+        items=[MeetingSummary.of(m, calendar_url=ctx.calendar_url(m.id)) for m in page.meetings],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get(
+    "/meetings/{meeting_id}",
+    responses=problem_responses(401, 404),
+    summary="A meeting with its programme, registration counts and (secretariat) history",
+)
+async def get_meeting(meeting_id: str, ctx: Context, viewer: Viewer) -> MeetingView:
+    meeting = await visible(ctx, meeting_id, viewer)
+    return view_of(ctx, meeting, secretariat=is_secretariat(viewer))
+
+
+@router.patch(
+    "/meetings/{meeting_id}",
+    responses=problem_responses(401, 403, 404, 409, 422),
+    summary="Change a meeting's details (optimistic concurrency: send the version you read)",
+)
+async def update_meeting(
+    meeting_id: str, body: UpdateMeeting, ctx: Context, who: Secretariat
+) -> MeetingView:
+    now = ctx.clock()
+    meeting = await ctx.apply(
+        meeting_id,
+        lambda m: domain.update(
+            m, body.apply_to(m.details), by=who.subject, now=now, reason=body.reason
+        ),
+        expected_version=body.version,
+    )
+    return view_of(ctx, meeting)
+
+
+@router.post(
+    "/meetings/{meeting_id}/schedule",
+    responses=problem_responses(401, 403, 404, 409, 422),
+    summary="Announce a draft meeting and open registration",
+)
+async def schedule_meeting(
+    meeting_id: str, ctx: Context, who: Secretariat, body: OptionalTransition = None
+) -> MeetingView:
+    now = ctx.clock()
+    meeting = await ctx.apply(
+        meeting_id,
+        lambda m: domain.schedule(m, by=who.subject, now=now),
+        expected_version=version_of(body),
+    )
+    return view_of(ctx, meeting)
+
+
+@router.post(
+    "/meetings/{meeting_id}/reschedule",
+    responses=problem_responses(401, 403, 404, 409, 422),
+    summary="Move a scheduled meeting to new times (its calendar SEQUENCE goes up)",
+)
+async def reschedule_meeting(
+    meeting_id: str, body: RescheduleMeeting, ctx: Context, who: Secretariat
+) -> MeetingView:
+    now = ctx.clock()
+
+    def decide(m: Meeting) -> domain.Decided:
+        tz = body.timezone or m.details.timezone
+        deadline = body.registration_deadline
+        return domain.reschedule(
+            m,
+            starts_at=domain.in_zone(body.starts_at, tz),
+            ends_at=domain.in_zone(body.ends_at, tz),
+            timezone=tz,
+            registration_deadline=domain.in_zone(deadline, tz) if deadline else None,
+            reason=body.reason,
+            by=who.subject,
+            now=now,
+        )
+
+    meeting = await ctx.apply(meeting_id, decide, expected_version=body.version)
+    return view_of(ctx, meeting)
+
+
+@router.post(
+    "/meetings/{meeting_id}/cancel",
+    responses=problem_responses(401, 403, 404, 409, 422),
+    summary="Cancel a draft or scheduled meeting, with a reason",
+)
+async def cancel_meeting(
+    meeting_id: str, body: CancelMeeting, ctx: Context, who: Secretariat
+) -> MeetingView:
+    now = ctx.clock()
+    meeting = await ctx.apply(
+        meeting_id,
+        lambda m: domain.cancel(m, reason=body.reason, by=who.subject, now=now),
+        expected_version=body.version,
+    )
+    return view_of(ctx, meeting)
+
+
+@router.post(
+    "/meetings/{meeting_id}/hold",
+    responses=problem_responses(401, 403, 404, 409, 422),
+    summary="Mark a meeting as held: check-in and minutes open",
+)
+async def hold_meeting(
+    meeting_id: str, ctx: Context, who: Secretariat, body: OptionalTransition = None
+) -> MeetingView:
+    now = ctx.clock()
+    meeting = await ctx.apply(
+        meeting_id,
+        lambda m: domain.hold(m, by=who.subject, now=now),
+        expected_version=version_of(body),
+    )
+    return view_of(ctx, meeting)
+
+
+@router.put(
+    "/meetings/{meeting_id}/programme",
+    responses=problem_responses(401, 403, 404, 409, 422),
+    summary="Replace the programme",
+)
+async def replace_programme(
+    meeting_id: str, body: ReplaceProgramme, ctx: Context, who: Secretariat
+) -> MeetingView:
+    now = ctx.clock()
+    new_ids = [ctx.new_id() for _ in body.items]
+
+    def decide(m: Meeting) -> domain.Decided:
+        tz = m.details.timezone
+        items = [
+            i.to_domain(item_id=n, timezone=tz) for i, n in zip(body.items, new_ids, strict=True)
+        ]
+        return domain.replace_programme(m, items, by=who.subject, now=now)
+
+    meeting = await ctx.apply(meeting_id, decide, expected_version=body.version)
+    return view_of(ctx, meeting)
+
+
+@router.put(
+    "/meetings/{meeting_id}/minutes",
+    responses=problem_responses(401, 403, 404, 409, 422),
+    summary="Record (or rewrite) the minutes of a held meeting",
+)
+async def record_minutes(
+    meeting_id: str, body: RecordMinutes, ctx: Context, who: Secretariat
+) -> MeetingView:
+    now = ctx.clock()
+    meeting = await ctx.apply(
+        meeting_id,
+        lambda m: domain.record_minutes(
+            m,
+            summary=body.summary,
+            attending_organisations=body.attending_organisations,
+            decisions=[d.to_domain() for d in body.decisions],
+            follow_ups=body.follow_ups,
+            by=who.subject,
+            now=now,
+        ),
+        expected_version=body.version,
+    )
+    return view_of(ctx, meeting)
+
+
+@router.post(
+    "/meetings/{meeting_id}/minutes/publish",
+    responses=problem_responses(401, 403, 404, 409, 422),
+    summary="Publish the minutes; the event carries the decisions",
+)
+async def publish_minutes(
+    meeting_id: str, ctx: Context, who: Secretariat, body: OptionalTransition = None
+) -> MeetingView:
+    now = ctx.clock()
+    meeting = await ctx.apply(
+        meeting_id,
+        lambda m: domain.publish_minutes(m, by=who.subject, now=now),
+        expected_version=version_of(body),
+    )
+    return view_of(ctx, meeting)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)

@@ -1,0 +1,295 @@
+"""The meeting aggregate: details, programme, registrations, minutes and history in one entity."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from functools import cache
+from typing import NewType
+from zoneinfo import ZoneInfo, available_timezones
+
+from shared.contracts.meetings import DecisionKind, MeetingEvent, MeetingKind
+from shared.errors import Conflict, IllegalTransition, Invalid, NotFound
+from shared.seating import Claim, Standing
+
+MeetingId = NewType("MeetingId", str)
+RegistrationId = NewType("RegistrationId", str)
+ItemId = NewType("ItemId", str)
+
+CALENDAR_UID_DOMAIN = "meetings.partnership"
+
+
+class Status(StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+    HELD = "held"
+    MINUTES_PUBLISHED = "minutes_published"
+
+
+class ItemKind(StrEnum):
+    OPENING = "opening"
+    WELCOME = "welcome"
+    SESSION = "session"
+    INTERACTIVE_SESSION = "interactive_session"
+    PANEL = "panel"
+    PITCH = "pitch"
+    BREAK = "break"
+    LUNCH = "lunch"
+    SITE_VISIT = "site_visit"
+    CLOSING = "closing"
+    OTHER = "other"
+
+
+class Attendance(StrEnum):
+    ATTENDED = "attended"
+    NO_SHOW = "no_show"
+
+
+@dataclass(frozen=True)
+class Venue:
+    name: str
+    city: str
+    country: str
+    street_address: str | None = None
+
+
+@dataclass(frozen=True)
+class Details:
+    """What the secretariat plans and edits; times are aware, kept in UTC."""
+
+    kind: MeetingKind
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    timezone: str
+    organiser: str
+    description: str = ""
+    number: int | None = None
+    hosts: tuple[str, ...] = ()
+    venue: Venue | None = None
+    online_url: str | None = None
+    languages: tuple[str, ...] = ("en",)
+    capacity: int | None = None
+    registration_deadline: datetime | None = None
+    requires_approval: bool = False
+
+
+@dataclass(frozen=True)
+class Speaker:
+    name: str
+    organisation: str | None = None
+
+
+@dataclass(frozen=True)
+class ProgrammeItem:
+    id: ItemId
+    starts_at: datetime
+    ends_at: datetime
+    title: str
+    kind: ItemKind
+    track: str | None = None
+    speakers: tuple[Speaker, ...] = ()
+    action_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    email: str
+    organisation: str | None = None
+    role: str | None = None
+    language: str = "en"
+
+
+@dataclass(frozen=True)
+class Registration:
+    id: RegistrationId
+    request: int  # 1, 2, 3... per meeting, in arrival order: it decides seats and the waitlist
+    person: Person
+    status: Standing
+    requested_at: datetime
+    changed_at: datetime
+    attendance: Attendance | None = None
+    reason: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status in (Standing.PENDING, Standing.CONFIRMED, Standing.WAITLISTED)
+
+
+@dataclass(frozen=True)
+class Decision:
+    text: str
+    kind: DecisionKind = DecisionKind.NOTE
+    action_ids: tuple[str, ...] = ()
+    new_end_date: date | None = None
+
+
+@dataclass(frozen=True)
+class Minutes:
+    summary: str
+    attending_organisations: tuple[str, ...]
+    decisions: tuple[Decision, ...]
+    follow_ups: tuple[str, ...]
+    recorded_at: datetime
+    recorded_by: str
+
+
+@dataclass(frozen=True)
+class Change:
+    """One line of the meeting's history: who did what, when, and why."""
+
+    at: datetime
+    by: str
+    action: str
+    reason: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class Meeting:
+    id: MeetingId
+    details: Details
+    created_at: datetime
+    updated_at: datetime
+    status: Status = Status.DRAFT
+    sequence: int = 0
+    programme: tuple[ProgrammeItem, ...] = ()
+    registrations: tuple[Registration, ...] = ()
+    requests_made: int = 0
+    minutes: Minutes | None = None
+    cancellation_reason: str | None = None
+    history: tuple[Change, ...] = ()
+    # The version the entity was read at; the store writes only if it is still current.
+    version: int = 0
+
+    @property
+    def calendar_uid(self) -> str:
+        """The iCalendar UID of the meeting's entry, for its whole life."""
+        # One UID in the .ics files and in every event: an invitation e-mailed by another
+        # service and the feed's entry are then one entry in a person's calendar.
+        return f"{self.id}@{CALENDAR_UID_DOMAIN}"
+
+    def registration(self, registration_id: str) -> Registration:
+        """The registration with this id; NotFound otherwise."""
+        found = next((r for r in self.registrations if r.id == registration_id), None)
+        if found is None:
+            raise RegistrationNotFound(self.id, registration_id)
+        return found
+
+    def registration_for(self, email: str) -> Registration | None:
+        """The person's latest registration, matching the e-mail address case-insensitively."""
+        key = email.casefold()
+        matches = [r for r in self.registrations if r.person.email.casefold() == key]
+        return matches[-1] if matches else None
+
+    def count(self, status: Standing) -> int:
+        return sum(1 for r in self.registrations if r.status is status)
+
+    def claims(self) -> list[Claim]:
+        return [Claim(key=r.id, order=r.request, standing=r.status) for r in self.registrations]
+
+
+class MeetingNotFound(NotFound):
+    def __init__(self, meeting_id: str) -> None:
+        super().__init__(f"no meeting {meeting_id}", meeting_id=meeting_id)
+
+
+class MeetingNumberTaken(Conflict):
+    """Partnership meetings are numbered: one number, one meeting (unless it was cancelled)."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__(
+            f"partnership meeting number {number} is already taken by another meeting",
+            number=number,
+        )
+
+
+class RegistrationNotFound(NotFound):
+    def __init__(self, meeting_id: str, registration_id: str) -> None:
+        super().__init__(
+            f"meeting {meeting_id} has no registration {registration_id}",
+            meeting_id=meeting_id,
+            registration_id=registration_id,
+        )
+
+
+class MeetingStateConflict(IllegalTransition):
+    """The meeting's status does not allow the action; names the states it may move to."""
+
+    def __init__(
+        self, *, current: Status, action: str, allowed: Iterable[str], next_states: Iterable[Status]
+    ) -> None:
+        super().__init__("meeting", current=current.value, action=action, allowed=allowed)
+        self.facts["allowed_next_states"] = sorted({s.value for s in next_states})
+
+
+class RegistrationClosed(Conflict):
+    title = "Registration closed"
+
+    def __init__(self, meeting_id: str, reason: str) -> None:
+        super().__init__(
+            f"registration for meeting {meeting_id} is closed: {reason}",
+            meeting_id=meeting_id,
+            reason=reason,
+        )
+
+
+class NotStartedYet(Conflict):
+    title = "Meeting not started"
+
+    def __init__(self, meeting_id: str, starts_at: datetime) -> None:
+        super().__init__(
+            f"meeting {meeting_id} starts at {starts_at.isoformat()}; "
+            "it can be marked held once it has started",
+            meeting_id=meeting_id,
+            starts_at=starts_at.isoformat(),
+        )
+
+
+class InvalidMeeting(Invalid):
+    """A rule about the meeting's content is broken; `errors` names each field and reason."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__(
+            "; ".join(f"{e['field']}: {e['reason']}" for e in errors),
+            errors=errors,
+        )
+
+
+def problem(field_name: str, reason: str) -> dict[str, str]:
+    return {"field": field_name, "reason": reason}
+
+
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def is_zone(name: str) -> bool:
+    """An IANA time zone name (not a folder of them, such as "Europe")."""
+    return name in _zones()
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA time zone; InvalidMeeting if unknown."""
+    if not is_zone(name):
+        raise InvalidMeeting([problem("timezone", f"unknown time zone {name!r}")])
+    return ZoneInfo(name)
+
+
+def in_zone(moment: datetime, name: str) -> datetime:
+    """Aware UTC from an aware time, or from a wall-clock time in the named zone."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone(name))
+    return moment.astimezone(UTC)
+
+
+def local(moment: datetime, name: str) -> datetime:
+    return moment.astimezone(zone(name))
+
+
+Decided = tuple[Meeting, list[MeetingEvent]]

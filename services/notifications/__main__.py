@@ -1,0 +1,225 @@
+"""Composition root: settings → clients → stores → notifier, worker, jobs → app.
+
+`python -m services.notifications` runs the service. Nothing connects until the app starts.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from fastapi import FastAPI
+
+from services.notifications.api import ROUTERS
+from services.notifications.api.deps import Components
+from services.notifications.domain.deliveries import BackoffPolicy
+from services.notifications.domain.routing import routed_event_types
+from services.notifications.handlers import handlers_for
+from services.notifications.letters import LetterWriter, MailIdentity
+from services.notifications.notifier import DigestSchedule, Notifier
+from services.notifications.rendering import Renderer
+from services.notifications.schedules import DigestJob, ReminderJob, every
+from services.notifications.seed import seed_directory
+from services.notifications.sender import SmtpConfig, SmtpSender
+from services.notifications.settings import NotificationSettings
+from services.notifications.store import MongoStores
+from services.notifications.worker import DeliveryWorker
+from shared.contracts.base import Event
+from shared.http import create_app
+from shared.idempotency import ProcessedEvents
+from shared.links import LinkSigner
+from shared.logging import configure_logging
+from shared.messaging import KafkaPublisher, make_broker, subscribe
+from shared.outbox import Outbox, OutboxRelay
+from shared.runtime import ServiceRuntime, serve
+from shared.storage import connect_mongo
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Service:
+    """The assembled service: the app to serve, and its parts for tests and operators."""
+
+    app: FastAPI
+    runtime: ServiceRuntime
+    stores: MongoStores
+    notifier: Notifier
+    worker: DeliveryWorker
+    reminders: ReminderJob
+    digests: DigestJob
+    relay: OutboxRelay
+
+
+def topics() -> list[str]:
+    """The topics of every event type the routing table knows."""
+    return sorted({cls.TOPIC for cls in routed_event_types() if issubclass(cls, Event)})
+
+
+def build(settings: NotificationSettings, *, clock: Callable[[], datetime] = utcnow) -> Service:
+    mongo = connect_mongo(settings)
+    db = mongo[settings.database_name]
+    stores = MongoStores.of(db)
+    processed = ProcessedEvents(db)
+    broker = make_broker(settings)
+    outbox = Outbox(source=settings.event_source, clock=clock)
+
+    renderer = Renderer()
+    signer = LinkSigner(settings.link_key())
+    writer = LetterWriter(
+        renderer,
+        signer,
+        MailIdentity(
+            sender=settings.mail_from,
+            organizer_name=settings.organizer_name,
+            organizer_email=settings.organizer_email,
+            domain=settings.mail_domain,
+            base_url=settings.base_url,
+            link_ttl_s=settings.unsubscribe_link_ttl_s,
+        ),
+    )
+    policy = BackoffPolicy(
+        base_s=settings.retry_base_s,
+        cap_s=settings.retry_cap_s,
+        max_attempts=settings.retry_max_attempts,
+    )
+    smtp = SmtpConfig(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        starttls=settings.smtp_starttls,
+        tls=settings.smtp_tls,
+        username=settings.smtp_username,
+        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        timeout_s=settings.smtp_timeout_s,
+        validate_certs=settings.smtp_validate_certs,
+    )
+    worker = DeliveryWorker(
+        stores.deliveries,
+        [SmtpSender(smtp) for _ in range(settings.smtp_connections)],
+        outbox,
+        return_path=settings.mail_return_path,
+        policy=policy,
+        clock=clock,
+        rng=random.Random(),  # noqa: S311 - jitter, not secrecy
+        lease_s=settings.delivery_lease_s,
+        attempt_timeout_s=settings.delivery_attempt_timeout_s,
+        stop_grace_s=settings.step_grace_s(),
+        poll_s=settings.delivery_poll_s,
+    )
+    schedule = DigestSchedule(settings.digest_hour, ZoneInfo(settings.digest_timezone))
+    notifier = Notifier(
+        stores,
+        writer,
+        address_secret=settings.address_secret(),
+        policy=policy,
+        reminder_offsets=settings.reminder_offsets,
+        digest_schedule=schedule,
+        clock=clock,
+        wake=worker.wake,
+    )
+    reminder_job = ReminderJob(stores, notifier, clock=clock)
+    digest_job = DigestJob(
+        stores, writer, schedule=schedule, policy=policy, clock=clock, wake=worker.wake
+    )
+    subscribe(
+        broker,
+        topics=topics(),
+        group_id=settings.consumer_group,
+        handlers=handlers_for(notifier),
+        processed=processed,
+    )
+    relay = OutboxRelay(
+        outbox,
+        KafkaPublisher(broker),
+        [stores.deliveries.collection],
+        poll_interval_s=settings.outbox_poll_interval_s,
+    )
+
+    async def create_indexes() -> None:
+        await stores.create_indexes()
+        await processed.create_indexes()
+
+    async def seed() -> None:
+        if settings.seed_directory:
+            await seed_directory(stores.directory, secret=settings.address_secret(), now=clock())
+
+    async def deliver() -> None:
+        await worker.run()
+
+    async def relay_outcomes() -> None:
+        await runtime.wait_for_broker()
+        await relay.run()
+
+    async def send_reminders() -> None:
+        await every(
+            settings.reminder_poll_s,
+            reminder_job.run_due,
+            "reminders",
+            grace_s=settings.step_grace_s(),
+        )
+
+    async def write_digests() -> None:
+        await every(
+            settings.digest_poll_s,
+            digest_job.run_due,
+            "daily_digest",
+            grace_s=settings.step_grace_s(),
+        )
+
+    runtime = ServiceRuntime(
+        settings=settings,
+        mongo=mongo,
+        broker=broker,
+        startup=[create_indexes, relay.create_indexes, seed],
+        background=[deliver, relay_outcomes, send_reminders, write_digests],
+    )
+    app = create_app(
+        settings,
+        title="Notifications",
+        description=(
+            "E-mail to members and participants of the Partnership on Inclusion of Migrants "
+            "and Refugees: the directory, subscriptions and preferences, the delivery ledger, "
+            "and the unsubscribe page."
+        ),
+        routers=ROUTERS,
+        readiness=runtime.readiness(),
+        lifespan=runtime.lifespan,
+    )
+    app.state.components = Components(
+        stores=stores,
+        notifier=notifier,
+        writer=writer,
+        renderer=renderer,
+        signer=signer,
+        reminders=reminder_job,
+        digests=digest_job,
+        policy=policy,
+        clock=clock,
+        address_secret=settings.address_secret(),
+        wake_worker=worker.wake,
+    )
+    return Service(
+        app=app,
+        runtime=runtime,
+        stores=stores,
+        notifier=notifier,
+        worker=worker,
+        reminders=reminder_job,
+        digests=digest_job,
+        relay=relay,
+    )
+
+
+def main() -> None:
+    settings = NotificationSettings()
+    configure_logging(settings.service_name, level=settings.log_level, json=settings.json_logs)
+    serve(build(settings).app, settings)
+
+
+if __name__ == "__main__":
+    main()

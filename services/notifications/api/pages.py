@@ -1,0 +1,193 @@
+"""The unsubscribe and preferences pages: server-rendered HTML, in the person's language.
+
+The link in every e-mail carries a signed token. GET only shows a page (mail scanners
+follow links); unsubscribing takes a POST: the page's button, or a mail client's RFC 8058
+one-click POST with the body `List-Unsubscribe=One-Click`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from services.notifications.api.deps import Components, ComponentsDep
+from services.notifications.domain import directory as domain
+from services.notifications.domain.directory import (
+    OPTIONAL_CATEGORIES,
+    Category,
+    Contact,
+    ContactId,
+    DeliveryMode,
+)
+from services.notifications.letters import (
+    PREFERENCES,
+    UNSUBSCRIBE,
+    parse_unsubscribe_subject,
+)
+from services.notifications.rendering import FALLBACK_LANGUAGE
+from shared.errors import NotAllowed, NotFound
+
+router = APIRouter(tags=["unsubscribe and preferences pages"])
+
+PAGE = "preferences_page"
+HEADERS = {
+    "Cache-Control": "no-store",
+    # The token is in the URL: never hand it to another site as a referrer.
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+OPTIONAL_IN_ORDER = [c for c in Category if c in OPTIONAL_CATEGORIES]
+PAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/html": {}}, "description": "The page"},
+    403: {
+        "content": {"text/html": {}},
+        "description": "The link is forged, expired or not for this",
+    },
+    404: {"content": {"text/html": {}}, "description": "The person behind the link was erased"},
+}
+
+
+@router.get(
+    "/unsubscribe",
+    response_class=HTMLResponse,
+    responses=PAGE_RESPONSES,
+    summary="Page that confirms unsubscribing and offers the preferences",
+)
+async def unsubscribe_page(request: Request, c: ComponentsDep, token: str = "") -> HTMLResponse:
+    try:
+        contact, category = await _unsubscriber(c, token)
+    except (NotAllowed, NotFound) as exc:
+        return _invalid(request, c, exc)
+    return _page(c, contact, mode="confirm", category=category, token=token)
+
+
+@router.post(
+    "/unsubscribe",
+    response_class=HTMLResponse,
+    responses=PAGE_RESPONSES,
+    summary="Unsubscribe: the page's button, or an RFC 8058 one-click POST",
+)
+async def unsubscribe(request: Request, c: ComponentsDep) -> HTMLResponse:
+    form = await request.form()
+    token = request.query_params.get("token") or str(form.get("token") or "")
+    try:
+        contact, category = await _unsubscriber(c, token)
+    except (NotAllowed, NotFound) as exc:
+        return _invalid(request, c, exc)
+    muted = frozenset({category}) if category else OPTIONAL_CATEGORIES
+    contact = replace(contact, preferences=domain.mute(contact.preferences, muted))
+    await c.stores.directory.save_contact(contact)
+    return _page(c, contact, mode="unsubscribed", category=category, token=token)
+
+
+@router.get(
+    "/preferences",
+    response_class=HTMLResponse,
+    responses=PAGE_RESPONSES,
+    summary="Page to change one's e-mail preferences",
+)
+async def preferences_page(request: Request, c: ComponentsDep, token: str = "") -> HTMLResponse:
+    try:
+        contact = await _owner(c, token)
+    except (NotAllowed, NotFound) as exc:
+        return _invalid(request, c, exc)
+    return _page(c, contact, mode="preferences")
+
+
+@router.post(
+    "/preferences",
+    response_class=HTMLResponse,
+    responses=PAGE_RESPONSES,
+    summary="Save the preferences form",
+)
+async def save_preferences(request: Request, c: ComponentsDep) -> HTMLResponse:
+    form = await request.form()
+    try:
+        contact = await _owner(c, str(form.get("token") or ""))
+    except (NotAllowed, NotFound) as exc:
+        return _invalid(request, c, exc)
+    received = {str(value) for value in form.getlist("receive")}
+    delivery = str(form.get("delivery") or contact.preferences.delivery.value)
+    language = str(form.get("language") or contact.preferences.language)
+    preferences = domain.set_preferences(
+        contact.preferences,
+        language=language if language in c.renderer.languages else None,
+        muted=frozenset(c for c in OPTIONAL_CATEGORIES if c.value not in received),
+        delivery=DeliveryMode(delivery) if delivery in {m.value for m in DeliveryMode} else None,
+    )
+    contact = replace(contact, preferences=preferences)
+    await c.stores.directory.save_contact(contact)
+    return _page(c, contact, mode="saved")
+
+
+async def _unsubscriber(c: Components, token: str) -> tuple[Contact, Category | None]:
+    contact_id, category = parse_unsubscribe_subject(c.signer.verify(token, UNSUBSCRIBE))
+    return await c.stores.directory.get_contact(contact_id), category
+
+
+async def _owner(c: Components, token: str) -> Contact:
+    contact_id = ContactId(c.signer.verify(token, PREFERENCES))
+    return await c.stores.directory.get_contact(contact_id)
+
+
+def _page(
+    c: Components,
+    contact: Contact,
+    *,
+    mode: str,
+    category: Category | None = None,
+    token: str = "",
+) -> HTMLResponse:
+    context: dict[str, Any] = {
+        "mode": mode,
+        "contact": {"name": contact.name},
+        "preferences": {
+            "language": contact.preferences.language,
+            "muted": [m.value for m in contact.preferences.muted],
+            "delivery": contact.preferences.delivery.value,
+        },
+        "category": category.value if category else None,
+        "categories": [cat.value for cat in OPTIONAL_IN_ORDER],
+        "delivery_modes": [mode_.value for mode_ in DeliveryMode],
+        "languages": list(c.renderer.languages),
+        "token": token,
+        "preferences_token": c.writer.preferences_token(contact.id),
+        # Relative: the pages work behind a proxy that mounts the service under a prefix.
+        "unsubscribe_action": "unsubscribe",
+        "preferences_action": "preferences",
+    }
+    html = c.renderer.page(PAGE, contact.language, context)
+    return HTMLResponse(html, headers=HEADERS)
+
+
+def _invalid(request: Request, c: Components, exc: NotAllowed | NotFound) -> HTMLResponse:
+    language = _accepted_language(request, c.renderer.languages)
+    html = c.renderer.page(PAGE, language, {"mode": "invalid"})
+    status = 404 if isinstance(exc, NotFound) else 403
+    return HTMLResponse(html, status_code=status, headers=HEADERS)
+
+
+def _accepted_language(request: Request, available: tuple[str, ...]) -> str:
+    """The first language of the browser's Accept-Language that has templates."""
+    header = request.headers.get("accept-language", "")
+    ranked = []
+    for index, part in enumerate(header.split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        ranked.append((-quality, index, domain.normalise_language(tag)))
+    for _, _, language in sorted(ranked):
+        if language in available:
+            return language
+    return FALLBACK_LANGUAGE

@@ -1,0 +1,1 @@
+"""The notifications domain: pure rules, one module per aggregate."""

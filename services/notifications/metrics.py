@@ -1,0 +1,27 @@
+"""Prometheus metrics of the notifications service (exposed on /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+SENT = Counter("notifications_sent_total", "E-mails the SMTP server accepted", ["template"])
+FAILED = Counter(
+    "notifications_failed_total",
+    "E-mails given up on: refused permanently, or out of attempts",
+    ["template", "reason"],
+)
+RETRIED = Counter(
+    "notifications_retried_total",
+    "Transient SMTP failures that were scheduled for another attempt",
+    ["template"],
+)
+QUEUE_AGE = Gauge(
+    "notifications_queue_age_seconds", "Age of the oldest pending delivery (0 when none)"
+)
+DELIVERIES = Gauge("notifications_deliveries", "Deliveries in the ledger by status", ["status"])
+ROUTED = Counter("notifications_routed_total", "Deliveries created from notices", ["event_type"])
+DIGEST_HELD = Counter(
+    "notifications_digest_held_total", "Changes held back for a contact's daily digest"
+)
+REMINDERS_FIRED = Counter("notifications_reminders_fired_total", "Reminders that fell due")
+DIGESTS_WRITTEN = Counter("notifications_digests_written_total", "Daily digests written")

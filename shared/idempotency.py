@@ -1,0 +1,45 @@
+"""Which events a consumer has already handled, kept in the consumer's own database.
+
+Effects must still be idempotent on their own (deterministic ids, duplicate key = done):
+the mark is written after the effect, so a crash in between repeats the effect once more,
+and the effect's own key absorbs it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+
+class ProcessedEvents:
+    """The "already processed" ledger: one document per (consumer, event id)."""
+
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], collection: str = "processed_events"):
+        self._events = db[collection]
+
+    async def create_indexes(self) -> None:
+        # The _id is the unique key; the date lets operators expire old marks.
+        await self._events.create_index("processed_at")
+
+    async def seen(self, consumer: str, event_id: str) -> bool:
+        """True if this consumer already handled the event."""
+        return (
+            await self._events.find_one({"_id": _key(consumer, event_id)}, {"_id": 1}) is not None
+        )
+
+    async def mark(self, consumer: str, event_id: str) -> bool:
+        """Record the event as handled; False if it already was."""
+        try:
+            await self._events.insert_one(
+                {"_id": _key(consumer, event_id), "processed_at": datetime.now(UTC)}
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+
+def _key(consumer: str, event_id: str) -> str:
+    return f"{consumer}:{event_id}"

@@ -1,0 +1,97 @@
+"""Settings every service shares, read from the environment only."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Known only to the local dev stack; production refuses to start with it (see _safe_in_production).
+DEV_JWT_SECRET = "development-only-jwt-secret-do-not-use-in-production"  # noqa: S105
+DEV_LINK_SECRET = "development-only-link-secret-do-not-use-in-production"  # noqa: S105
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class ServiceSettings(BaseSettings):
+    """Connection points, auth and logging; each service subclasses it with its own fields."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    service_name: str = "service"
+    environment: Environment = Environment.DEVELOPMENT
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8100, ge=1, le=65535)
+    public_base_url: str = ""
+    max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+    kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    kafka_client_prefix: str = "partnership"
+
+    mongodb_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27117")
+    mongodb_database: str = ""
+    mongodb_timeout_s: float = Field(default=5.0, gt=0)
+
+    log_level: str = "INFO"
+    log_json: bool | None = None
+
+    jwt_secret: SecretStr | None = None
+    jwt_jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    link_secret: SecretStr | None = None
+
+    outbox_poll_interval_s: float = Field(default=1.0, gt=0)
+    shutdown_grace_s: float = Field(default=15.0, gt=0)
+
+    @model_validator(mode="after")
+    def _safe_in_production(self) -> Self:
+        if self.environment is Environment.PRODUCTION:
+            if self.jwt_jwks_url is None and not _strong(self.jwt_secret, DEV_JWT_SECRET):
+                raise ValueError(
+                    "JWT_JWKS_URL (an OIDC issuer's keys) or a JWT_SECRET of at least 32 "
+                    "characters is required in production"
+                )
+            if not _strong(self.link_secret, DEV_LINK_SECRET):
+                raise ValueError("LINK_SECRET of at least 32 characters is required in production")
+        return self
+
+    @property
+    def database_name(self) -> str:
+        return self.mongodb_database or self.service_name
+
+    @property
+    def event_source(self) -> str:
+        """The CloudEvents `source` of every event this service publishes."""
+        return f"/partnership/{self.service_name}"
+
+    @property
+    def json_logs(self) -> bool:
+        if self.log_json is not None:
+            return self.log_json
+        return self.environment is Environment.PRODUCTION
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_base_url or f"http://{self.http_host}:{self.http_port}").rstrip("/")
+
+    def jwt_key(self) -> str:
+        """The HS256 secret, falling back to the dev secret outside production."""
+        return self.jwt_secret.get_secret_value() if self.jwt_secret else DEV_JWT_SECRET
+
+    def link_key(self) -> str:
+        """The secret that signs self-service links, falling back to the dev secret outside production."""
+        return self.link_secret.get_secret_value() if self.link_secret else DEV_LINK_SECRET
+
+
+def _strong(secret: SecretStr | None, dev_value: str) -> bool:
+    if secret is None:
+        return False
+    value = secret.get_secret_value()
+    return len(value) >= 32 and value != dev_value

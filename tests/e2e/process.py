@@ -1,0 +1,88 @@
+"""Run a service the way operators do, `python -m services.<name>`, for end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningService:
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def http(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, timeout=30)
+
+    def terminate(self, timeout_s: float = 30) -> int:
+        """SIGTERM, as an orchestrator does; returns the exit code."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout_s)
+
+
+@asynccontextmanager
+async def running_service(
+    name: str, *, kafka: str, mongo: str, database: str, log_dir: Path, **env: str
+) -> AsyncIterator[RunningService]:
+    """The service in its own process, ready (its /readyz says 200) when the block starts."""
+    port = free_port()
+    log = log_dir / f"{name}-{port}.log"
+    environment = {
+        **os.environ,
+        "HTTP_PORT": str(port),
+        "KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "MONGODB_URI": mongo,
+        "MONGODB_DATABASE": database,
+        "ENVIRONMENT": "test",
+        "OUTBOX_POLL_INTERVAL_S": "0.5",
+        **env,
+    }
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}"],
+            cwd=ROOT,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    service = RunningService(process, f"http://127.0.0.1:{port}", log)
+    try:
+        await _until_ready(service)
+        yield service
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+
+async def _until_ready(service: RunningService, timeout_s: float = 60) -> None:
+    async with httpx.AsyncClient(base_url=service.url, timeout=2) as http:
+        for _ in range(int(timeout_s * 4)):
+            if service.process.poll() is not None:
+                break
+            try:
+                if (await http.get("/readyz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.25)
+    raise RuntimeError(f"service not ready; its log:\n{service.log.read_text()[-3000:]}")
