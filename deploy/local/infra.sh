@@ -239,10 +239,39 @@ wait_ready() {
     done
 }
 
+server_ports() {
+    case $1 in
+    kafka) echo "$KAFKA_PORT $KAFKA_CONTROLLER_PORT" ;;
+    mongo) echo "$MONGO_PORT" ;;
+    mailpit) echo "$SMTP_PORT $MAILPIT_HTTP_PORT" ;;
+    esac
+}
+
+# A killed JVM shows as a zombie while its other threads still tear down and hold its sockets;
+# a server is only gone once its ports are free again.
+wait_ports_closed() {
+    local server=$1 timeout_s=$2 started=$SECONDS port
+    for port in $(server_ports "$server"); do
+        while port_open "$port"; do
+            if ((SECONDS - started >= timeout_s)); then
+                log "$server: $HOST:$port still open ${timeout_s}s after the process ended"
+                return 1
+            fi
+            sleep 0.1
+        done
+    done
+}
+
 refuse_foreign_ports() {
     local server=$1 port
     shift
     for port in "$@"; do
+        # A moment's grace for our own previous process, which may still be releasing the port.
+        local waited=0
+        while port_open "$port" && ((waited < 50)); do
+            sleep 0.1
+            waited=$((waited + 1))
+        done
         if port_open "$port"; then
             die "$server: $HOST:$port is already taken by a process that is not this dev stack's" \
                 "(state dir $STATE_DIR). Stop it, or point the project at it with the env vars."
@@ -304,6 +333,8 @@ start_kafka() {
             # A fresh data dir needs a cluster id and a one-voter KRaft quorum written into it.
             local cluster_id
             cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+            # A leading "-" would be read as an option (Kafka's own ids avoid it the same way).
+            cluster_id=${cluster_id/#-/A}
             java -cp "$KAFKA_DIR/libs/*" -Dlog4j2.configurationFile="$dir/log4j2.properties" \
                 kafka.tools.StorageTool format --cluster-id "$cluster_id" \
                 --config "$dir/server.properties" --standalone --ignore-formatted \
@@ -377,6 +408,7 @@ stop_server() {
         waited=$((waited + 1))
     done
     rm -f "$(pid_file "$server")"
+    wait_ports_closed "$server" 30 || true
 }
 
 status() {
