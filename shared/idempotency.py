@@ -7,7 +7,7 @@ and the effect's own key absorbs it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -15,14 +15,30 @@ from pymongo.errors import DuplicateKeyError
 
 
 class ProcessedEvents:
-    """The "already processed" ledger: one document per (consumer, event id)."""
+    """The "already processed" ledger: one document per (consumer, event id).
 
-    def __init__(self, db: AsyncDatabase[dict[str, Any]], collection: str = "processed_events"):
+    Marks expire after `retention` (a TTL index), so the ledger does not grow without bound.
+    Keep it longer than Kafka may redeliver an event (the topics' retention); past it, a
+    replayed event is absorbed by the effect's own key instead.
+    """
+
+    def __init__(
+        self,
+        db: AsyncDatabase[dict[str, Any]],
+        *,
+        retention: timedelta = timedelta(days=30),
+        collection: str = "processed_events",
+    ):
         self._events = db[collection]
+        self._retention = retention
 
     async def create_indexes(self) -> None:
-        # The _id is the unique key; the date lets operators expire old marks.
-        await self._events.create_index("processed_at")
+        # The _id is the unique key; the TTL index expires old marks.
+        await self._events.create_index(
+            "processed_at",
+            name="processed_at_ttl",
+            expireAfterSeconds=int(self._retention.total_seconds()),
+        )
 
     async def seen(self, consumer: str, event_id: str) -> bool:
         """True if this consumer already handled the event."""

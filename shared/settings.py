@@ -48,6 +48,8 @@ class ServiceSettings(BaseSettings):
     link_secret: SecretStr | None = None
 
     outbox_poll_interval_s: float = Field(default=1.0, gt=0)
+    # How long a consumer remembers an event it handled (longer than the topics' retention).
+    processed_events_retention_days: int = Field(default=30, ge=1)
     shutdown_grace_s: float = Field(default=15.0, gt=0)
 
     @model_validator(mode="after")

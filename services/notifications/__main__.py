@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
@@ -65,7 +65,9 @@ def build(settings: NotificationSettings, *, clock: Callable[[], datetime] = utc
     mongo = connect_mongo(settings)
     db = mongo[settings.database_name]
     stores = MongoStores.of(db)
-    processed = ProcessedEvents(db)
+    processed = ProcessedEvents(
+        db, retention=timedelta(days=settings.processed_events_retention_days)
+    )
     broker = make_broker(settings)
     outbox = Outbox(source=settings.event_source, clock=clock)
 
@@ -115,6 +117,7 @@ def build(settings: NotificationSettings, *, clock: Callable[[], datetime] = utc
     notifier = Notifier(
         stores,
         writer,
+        outbox,
         address_secret=settings.address_secret(),
         policy=policy,
         reminder_offsets=settings.reminder_offsets,

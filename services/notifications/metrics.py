@@ -7,7 +7,10 @@ from prometheus_client import Counter, Gauge
 SENT = Counter("notifications_sent_total", "E-mails the SMTP server accepted", ["template"])
 FAILED = Counter(
     "notifications_failed_total",
-    "E-mails given up on: refused permanently, or out of attempts",
+    (
+        "E-mails given up on: refused permanently (permanent), out of attempts (exhausted),"
+        " impossible to write (unwritable) or to attempt (abandoned)"
+    ),
     ["template", "reason"],
 )
 RETRIED = Counter(

@@ -37,10 +37,11 @@ from services.notifications.domain.routing import (
     routes_for,
 )
 from services.notifications.letters import LetterWriter
-from services.notifications.metrics import DIGEST_HELD, ROUTED
+from services.notifications.metrics import DIGEST_HELD, FAILED, ROUTED
 from services.notifications.notices import Notice
 from services.notifications.store import Stores
 from shared.logging import mask_emails
+from shared.outbox import Outbox
 
 log = structlog.get_logger()
 
@@ -66,6 +67,7 @@ class Notifier:
         self,
         stores: Stores,
         writer: LetterWriter,
+        outbox: Outbox,
         *,
         address_secret: str,
         policy: BackoffPolicy,
@@ -77,6 +79,7 @@ class Notifier:
     ) -> None:
         self._stores = stores
         self._writer = writer
+        self._outbox = outbox
         self._secret = address_secret
         self._policy = policy
         self._offsets = tuple(reminder_offsets)
@@ -192,7 +195,11 @@ class Notifier:
             # recipient's e-mail, on the ledger; the event still reaches everybody else.
             error = mask_emails(f"the e-mail could not be written: {exc}")
             log.warning("delivery.unwritable", delivery_id=delivery.id, error=error)
-            await deliveries.add_once(abandon(delivery, error=error, now=self._clock()), None)
+            failed, event = abandon(delivery, error=error, now=self._clock())
+            outbox = self._outbox.stage([event], correlation_id=notice.id)
+            if await deliveries.add_once(failed, None, outbox):
+                FAILED.labels(failed.template, "unwritable").inc()
+                self._outbox.wake()
             return 0
         return int(await deliveries.add_once(delivery, letter))
 

@@ -19,8 +19,10 @@ from services.notifications.domain.deliveries import (
     BackoffPolicy,
     Delivery,
     DeliveryStatus,
+    abandon,
     record_failure,
     record_sent,
+    unsendable,
 )
 from services.notifications.metrics import DELIVERIES, FAILED, QUEUE_AGE, RETRIED, SENT
 from services.notifications.schedules import finish_step
@@ -93,7 +95,7 @@ class DeliveryWorker:
                 await sender.close()
 
     async def deliver_due(self, sender: Sender | None = None) -> int:
-        """Attempt every delivery that is due now; returns how many attempts were made."""
+        """Take every delivery that is due now; returns how many were taken."""
         chosen = sender or self._senders[0]
         attempts = 0
         while await finish_step(
@@ -110,9 +112,18 @@ class DeliveryWorker:
         return True
 
     async def attempt(self, claimed: Claimed, sender: Sender) -> Delivery:
-        """Send once and record what happened, with the outcome event staged in the same write."""
-        delivery = claimed.delivery
-        result = await self._send(claimed, sender)
+        """Send once and record what happened, with the outcome event staged in the same write.
+
+        A delivery that cannot be attempted (its e-mail erased, or no attempts left after
+        workers died mid-attempt) fails for good instead, so it is never claimed again.
+        """
+        delivery, to, message = claimed.delivery, claimed.to, claimed.message
+        reason = unsendable(delivery, has_message=bool(to and message))
+        if reason is not None or not to or not message:
+            error = reason or "nothing to send"
+            abandoned, event = abandon(delivery, error=error, now=self._clock())
+            return await self._record(abandoned, [event], error=error, failure="abandoned")
+        result = await self._send(to, message, sender)
         now = self._clock()
         events: list[Event] = []
         if result.outcome is Outcome.SENT:
@@ -129,6 +140,12 @@ class DeliveryWorker:
             )
             if failed is not None:
                 events.append(failed)
+        failure = "permanent" if result.outcome is Outcome.PERMANENT else "exhausted"
+        return await self._record(delivery, events, error=result.error, failure=failure)
+
+    async def _record(
+        self, delivery: Delivery, events: list[Event], *, error: str | None, failure: str
+    ) -> Delivery:
         recorded = await self._deliveries.record(
             delivery, self._outbox.stage(events, correlation_id=delivery.event_id)
         )
@@ -138,10 +155,10 @@ class DeliveryWorker:
             return delivery
         if events:
             self._outbox.wake()
-        self._count(delivery, result)
+        self._count(delivery, error=error, failure=failure)
         return delivery
 
-    async def _send(self, claimed: Claimed, sender: Sender) -> SendResult:
+    async def _send(self, to: str, message: bytes, sender: Sender) -> SendResult:
         # Bounded well within the lease: a send still running when the lease ends would let
         # another loop claim the delivery and send the same e-mail again.
         try:
@@ -149,7 +166,7 @@ class DeliveryWorker:
                 self._sends.add(deadline)
                 try:
                     return await sender.send(
-                        sender=self._return_path, recipient=claimed.to, message=claimed.message
+                        sender=self._return_path, recipient=to, message=message
                     )
                 finally:
                     self._sends.discard(deadline)
@@ -203,7 +220,8 @@ class DeliveryWorker:
         for status, count in (await self._deliveries.counts()).items():
             DELIVERIES.labels(status.value).set(count)
 
-    def _count(self, delivery: Delivery, result: SendResult) -> None:
+    def _count(self, delivery: Delivery, *, error: str | None, failure: str) -> None:
+        """Metrics and a log line for a recorded outcome; `failure` says why, if it failed."""
         fields = {
             "delivery_id": delivery.id,
             "recipient_id": delivery.recipient_id,
@@ -214,14 +232,13 @@ class DeliveryWorker:
             SENT.labels(delivery.template).inc()
             log.info("delivery.sent", **fields)
         elif delivery.status is DeliveryStatus.FAILED:
-            reason = "permanent" if result.outcome is Outcome.PERMANENT else "exhausted"
-            FAILED.labels(delivery.template, reason).inc()
-            log.warning("delivery.failed", reason=reason, error=result.error, **fields)
+            FAILED.labels(delivery.template, failure).inc()
+            log.warning("delivery.failed", reason=failure, error=error, **fields)
         else:
             RETRIED.labels(delivery.template).inc()
             log.info(
                 "delivery.retry_scheduled",
-                error=result.error,
+                error=error,
                 next_attempt_at=delivery.next_attempt_at.isoformat(),
                 **fields,
             )

@@ -18,7 +18,7 @@ class NotificationEvent(Event):
     source_event_type: str
     template: str
     recipient_id: str = Field(description="Opaque id of the recipient; no personal data")
-    attempts: int = Field(ge=1)
+    attempts: int = Field(ge=0, description="Delivery attempts begun (claimed by a worker)")
 
     def subject(self) -> str:
         return self.delivery_id
@@ -26,10 +26,16 @@ class NotificationEvent(Event):
 
 class NotificationSent(NotificationEvent):
     EVENT_TYPE: ClassVar[str] = f"{TYPE_PREFIX}.notification.sent.v1"
+    attempts: int = Field(ge=1, description="SMTP attempts made, the successful one included")
     sent_at: AwareDatetime
 
 
 class NotificationFailed(NotificationEvent):
+    """The e-mail will not go out unless an operator resends it.
+
+    `attempts` is 0 when the e-mail could not even be written for this recipient.
+    """
+
     EVENT_TYPE: ClassVar[str] = f"{TYPE_PREFIX}.notification.failed.v1"
     error: str
     failed_at: AwareDatetime

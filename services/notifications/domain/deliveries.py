@@ -133,29 +133,33 @@ def record_failure(
     _require(delivery, DeliveryStatus.PENDING, "record a failure of")
     error = error[:ERROR_MAX_CHARS]
     if permanent or delivery.attempts >= delivery.attempt_limit:
-        failed = replace(delivery, status=DeliveryStatus.FAILED, failed_at=now, last_error=error)
-        return failed, NotificationFailed(
-            delivery_id=failed.id,
-            source_event_id=failed.event_id,
-            source_event_type=failed.event_type,
-            template=failed.template,
-            recipient_id=failed.recipient_id,
-            attempts=max(failed.attempts, 1),
-            error=error,
-            failed_at=now,
-        )
+        return _fail(delivery, error=error, now=now)
     retry_at = now + timedelta(seconds=policy.delay_s(delivery.attempts, rng))
     return replace(delivery, next_attempt_at=retry_at, last_error=error), None
 
 
-def abandon(delivery: Delivery, *, error: str, now: datetime) -> Delivery:
-    """A delivery that can never be attempted fails for good instead of coming back."""
+def abandon(
+    delivery: Delivery, *, error: str, now: datetime
+) -> tuple[Delivery, NotificationFailed]:
+    """A delivery that can never be attempted fails for good instead of coming back.
+
+    Subscribers hear of it like of any other failure: an e-mail nobody will send is news.
+    """
     _require(delivery, DeliveryStatus.PENDING, "abandon")
-    return replace(
-        delivery,
-        status=DeliveryStatus.FAILED,
+    return _fail(delivery, error=error[:ERROR_MAX_CHARS], now=now)
+
+
+def _fail(delivery: Delivery, *, error: str, now: datetime) -> tuple[Delivery, NotificationFailed]:
+    failed = replace(delivery, status=DeliveryStatus.FAILED, failed_at=now, last_error=error)
+    return failed, NotificationFailed(
+        delivery_id=failed.id,
+        source_event_id=failed.event_id,
+        source_event_type=failed.event_type,
+        template=failed.template,
+        recipient_id=failed.recipient_id,
+        attempts=failed.attempts,
+        error=error,
         failed_at=now,
-        last_error=error[:ERROR_MAX_CHARS],
     )
 
 

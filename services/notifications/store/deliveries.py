@@ -12,17 +12,11 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.notifications.domain.deliveries import (
-    Delivery,
-    DeliveryId,
-    DeliveryStatus,
-    abandon,
-    unsendable,
-)
+from services.notifications.domain.deliveries import Delivery, DeliveryId, DeliveryStatus
 from services.notifications.domain.directory import Category, ContactId
 from services.notifications.letters import Letter
 from shared.errors import NotFound
-from shared.outbox import push_outbox
+from shared.outbox import outbox_fields, push_outbox
 from shared.storage import Document, is_duplicate_key
 
 ERASED_PREFIX = "erased:"
@@ -30,11 +24,11 @@ ERASED_PREFIX = "erased:"
 
 @dataclass(frozen=True)
 class Claimed:
-    """A delivery taken by one worker for one attempt, with the bytes to send."""
+    """A delivery taken by one worker for one attempt, with the bytes to send (None: erased)."""
 
     delivery: Delivery
-    to: str
-    message: bytes
+    to: str | None
+    message: bytes | None
 
 
 @dataclass(frozen=True)
@@ -47,7 +41,9 @@ class DeliveryQuery:
 
 
 class DeliveryStore(Protocol):
-    async def add_once(self, delivery: Delivery, letter: Letter | None) -> bool: ...
+    async def add_once(
+        self, delivery: Delivery, letter: Letter | None, outbox: Sequence[Document] = ()
+    ) -> bool: ...
     async def exists(self, delivery_id: DeliveryId) -> bool: ...
     async def get(self, delivery_id: DeliveryId) -> Delivery: ...
     async def claim_due(self, *, now: datetime, lease_s: float) -> Claimed | None: ...
@@ -76,9 +72,11 @@ class MongoDeliveries:
         await self.collection.create_index("recipient_id")
         await self.collection.create_index("created_at")
 
-    async def add_once(self, delivery: Delivery, letter: Letter | None) -> bool:
+    async def add_once(
+        self, delivery: Delivery, letter: Letter | None, outbox: Sequence[Document] = ()
+    ) -> bool:
         """Record a delivery with its e-mail (None: none could be written); False if known."""
-        doc = delivery_doc(delivery) | {"lease_until": None, "outbox": []}
+        doc = delivery_doc(delivery) | {"lease_until": None} | outbox_fields(list(outbox))
         if letter is not None:
             doc |= {
                 "to": letter.to,
@@ -104,24 +102,8 @@ class MongoDeliveries:
         return delivery_of(doc)
 
     async def claim_due(self, *, now: datetime, lease_s: float) -> Claimed | None:
-        """Take the most overdue pending delivery, counting the attempt before it is made.
-
-        One that cannot be attempted (no message, no attempts left) is failed for good on
-        the way, so it is never claimed again.
-        """
-        while True:
-            doc = await self._claim(now=now, lease_s=lease_s)
-            if doc is None:
-                return None
-            delivery = delivery_of(doc)
-            has_message = bool(doc.get("to")) and bool(doc.get("message"))
-            reason = unsendable(delivery, has_message=has_message)
-            if reason is None:
-                return Claimed(delivery, doc["to"], bytes(doc["message"]))
-            await self.record(abandon(delivery, error=reason, now=now), [])
-
-    async def _claim(self, *, now: datetime, lease_s: float) -> Document | None:
-        return await self.collection.find_one_and_update(
+        """Take the most overdue pending delivery, counting the attempt before it is made."""
+        doc = await self.collection.find_one_and_update(
             {
                 "status": DeliveryStatus.PENDING.value,
                 "next_attempt_at": {"$lte": now},
@@ -137,6 +119,10 @@ class MongoDeliveries:
             sort=[("next_attempt_at", ASCENDING)],
             return_document=ReturnDocument.AFTER,
         )
+        if doc is None:
+            return None
+        message = doc.get("message")
+        return Claimed(delivery_of(doc), doc.get("to") or None, bytes(message) if message else None)
 
     async def record(self, delivery: Delivery, outbox: Sequence[Document]) -> bool:
         """The attempt's outcome and its events in one write; False if another worker took over."""

@@ -30,11 +30,14 @@ from services.notifications.domain.occasions import occasion_of
 from services.notifications.domain.reminders import Reminder, ReminderStatus, fire
 from services.notifications.letters import Letter
 from services.notifications.store import MongoStores, Stores
-from services.notifications.store.deliveries import DeliveryQuery
+from services.notifications.store.deliveries import DeliveryQuery, MongoDeliveries
+from services.notifications.worker import DeliveryWorker
+from shared.contracts.notifications import NotificationFailed
 from shared.errors import Conflict, NotFound
+from shared.outbox import Outbox
 from tests.infra import Mongo, unique_name
 from tests.unit.notifications import builders as b
-from tests.unit.notifications.fakes import fake_stores
+from tests.unit.notifications.fakes import FakeDeliveries, RecordingSender, fake_stores
 
 pytestmark = pytest.mark.integration
 
@@ -75,6 +78,35 @@ LETTER = Letter(
     language="en",
     subject="x",
 )
+
+
+OUTBOX = Outbox(source="/partnership/notifications", clock=lambda: b.NOW)
+
+
+def worker_over(stores: Stores, sender: RecordingSender) -> DeliveryWorker:
+    return DeliveryWorker(
+        stores.deliveries,
+        [sender],
+        OUTBOX,
+        return_path="bounces@inclusion.example.org",
+        policy=b.POLICY,
+        clock=lambda: b.NOW,
+        rng=b.seeded_rng(),
+    )
+
+
+async def pending_event_types(stores: Stores, delivery_id: d.DeliveryId) -> list[str]:
+    """The types of the events waiting in a delivery's outbox, as the relay would find them."""
+    if isinstance(stores, MongoStores):
+        assert isinstance(stores.deliveries, MongoDeliveries)
+        doc = await stores.deliveries.collection.find_one(
+            {"_id": delivery_id, "outbox_pending": True}
+        )
+        entries = doc["outbox"] if doc else []
+    else:
+        assert isinstance(stores.deliveries, FakeDeliveries)
+        entries = stores.deliveries.stored[delivery_id].outbox
+    return [entry["headers"]["ce_type"] for entry in entries]
 
 
 # --- deliveries -----------------------------------------------------------------------
@@ -184,22 +216,23 @@ async def test_erasing_a_recipient_keeps_anonymous_records(stores: Stores) -> No
     assert await stores.deliveries.claim_due(now=b.NOW, lease_s=60) is None
 
 
-async def test_a_delivery_whose_email_could_not_be_written_is_kept_failed(
+async def test_a_delivery_whose_email_could_not_be_written_is_kept_failed_with_its_event(
     stores: Stores,
 ) -> None:
-    failed = d.abandon(a_delivery(), error="the e-mail could not be written", now=b.NOW)
+    failed, event = d.abandon(a_delivery(), error="the e-mail could not be written", now=b.NOW)
 
-    assert await stores.deliveries.add_once(failed, None)
+    assert await stores.deliveries.add_once(failed, None, OUTBOX.stage([event]))
 
     assert await stores.deliveries.get(failed.id) == failed
     assert await stores.deliveries.claim_due(now=b.NOW, lease_s=60) is None
+    assert await pending_event_types(stores, failed.id) == [NotificationFailed.EVENT_TYPE]
 
 
 async def test_an_erased_failed_delivery_is_cancelled(stores: Stores) -> None:
     await stores.deliveries.add_once(a_delivery("evt-1", "c-1"), LETTER)
     claimed = await stores.deliveries.claim_due(now=b.NOW, lease_s=60)
     assert claimed is not None
-    failed = d.abandon(claimed.delivery, error="550 mailbox unavailable", now=b.NOW)
+    failed, _ = d.abandon(claimed.delivery, error="550 mailbox unavailable", now=b.NOW)
     await stores.deliveries.record(failed, [])
 
     await stores.deliveries.erase_recipient(ContactId("c-1"))
@@ -216,26 +249,33 @@ async def test_a_pending_delivery_without_its_message_is_failed_not_claimed(
     (erased,) = await stores.deliveries.list(DeliveryQuery())
     # Erased before this fix, a failed delivery stayed failed, and a resend made it pending.
     await stores.deliveries.save(replace(erased, status=d.DeliveryStatus.PENDING))
+    sender = RecordingSender()
 
-    assert await stores.deliveries.claim_due(now=b.NOW, lease_s=60) is None
+    assert await worker_over(stores, sender).deliver_due() == 1
 
     stored = await stores.deliveries.get(erased.id)
+    assert sender.attempts == 0
     assert stored.status is d.DeliveryStatus.FAILED
     assert stored.last_error == "nothing to send: the e-mail is no longer stored"
     assert await stores.deliveries.claim_due(now=b.NOW + timedelta(hours=1), lease_s=60) is None
+    assert await pending_event_types(stores, erased.id) == [NotificationFailed.EVENT_TYPE]
 
 
 async def test_a_delivery_claimed_past_its_attempt_limit_is_failed_not_claimed(
     stores: Stores,
 ) -> None:
     await stores.deliveries.add_once(a_delivery(attempts=b.POLICY.max_attempts), LETTER)
+    sender = RecordingSender()
 
-    assert await stores.deliveries.claim_due(now=b.NOW, lease_s=60) is None
+    assert await worker_over(stores, sender).deliver_due() == 1
 
     stored = await stores.deliveries.get(a_delivery().id)
+    assert sender.attempts == 0
     assert stored.status is d.DeliveryStatus.FAILED
     assert stored.last_error is not None
     assert stored.last_error.startswith("no attempts left")
+    assert await stores.deliveries.claim_due(now=b.NOW + timedelta(hours=1), lease_s=60) is None
+    assert await pending_event_types(stores, stored.id) == [NotificationFailed.EVENT_TYPE]
 
 
 # --- directory ---------------------------------------------------------------------------

@@ -47,6 +47,7 @@ from shared.contracts.meetings import (
 )
 from shared.envelope import Envelope
 from shared.links import LinkSigner
+from shared.outbox import Outbox
 
 SECRET = "unit-test-secret-unit-test-secret-0001"
 AMSTERDAM = "Europe/Amsterdam"
@@ -269,6 +270,7 @@ def notifier_for(stores: Stores, clock: Clock, **options: Any) -> Notifier:
     return Notifier(
         stores,
         writer(),
+        options.pop("outbox", Outbox(source="/partnership/notifications", clock=clock)),
         address_secret=SECRET,
         policy=POLICY,
         reminder_offsets=options.pop("offsets", [timedelta(days=7), timedelta(days=1)]),

@@ -15,9 +15,7 @@ from services.notifications.domain.deliveries import (
     Delivery,
     DeliveryId,
     DeliveryStatus,
-    abandon,
     start_attempt,
-    unsendable,
 )
 from services.notifications.domain.digest import DigestEntry
 from services.notifications.domain.directory import (
@@ -279,7 +277,9 @@ class FakeDeliveries:
     def letters(self) -> list[Letter]:
         return [s.letter for s in self.stored.values() if s.letter is not None]
 
-    async def add_once(self, delivery: Delivery, letter: Letter | None) -> bool:
+    async def add_once(
+        self, delivery: Delivery, letter: Letter | None, outbox: Sequence[dict[str, Any]] = ()
+    ) -> bool:
         if delivery.id in self.stored or any(
             (s.delivery.event_id, s.delivery.recipient_id, s.delivery.template)
             == (delivery.event_id, delivery.recipient_id, delivery.template)
@@ -287,9 +287,9 @@ class FakeDeliveries:
         ):
             return False
         self.stored[delivery.id] = (
-            StoredDelivery(delivery, letter.to, letter.message, letter)
+            StoredDelivery(delivery, letter.to, letter.message, letter, outbox=list(outbox))
             if letter is not None
-            else StoredDelivery(delivery, None, None, None)
+            else StoredDelivery(delivery, None, None, None, outbox=list(outbox))
         )
         return True
 
@@ -312,17 +312,12 @@ class FakeDeliveries:
             ),
             key=lambda s: s.delivery.next_attempt_at,
         )
-        for chosen in due:
-            chosen.delivery = start_attempt(chosen.delivery, now=now)
-            chosen.lease_until = now + timedelta(seconds=lease_s)
-            has_message = bool(chosen.to) and bool(chosen.message)
-            reason = unsendable(chosen.delivery, has_message=has_message)
-            if reason is None:
-                assert chosen.to
-                assert chosen.message
-                return Claimed(chosen.delivery, chosen.to, chosen.message)
-            await self.record(abandon(chosen.delivery, error=reason, now=now), [])
-        return None
+        if not due:
+            return None
+        chosen = due[0]
+        chosen.delivery = start_attempt(chosen.delivery, now=now)
+        chosen.lease_until = now + timedelta(seconds=lease_s)
+        return Claimed(chosen.delivery, chosen.to, chosen.message)
 
     async def record(self, delivery: Delivery, outbox: Sequence[dict[str, Any]]) -> bool:
         stored = self.stored.get(delivery.id)

@@ -220,10 +220,13 @@ async def test_a_pending_delivery_with_no_message_left_fails_instead_of_coming_b
     rig.clock.advance(timedelta(hours=1))
     again = await rig.worker.deliver_due()
 
-    assert (attempts, again) == (0, 0)
+    assert (attempts, again) == (1, 0)
     assert stored.delivery.status is DeliveryStatus.FAILED
     assert stored.delivery.last_error == "nothing to send: the e-mail is no longer stored"
     assert rig.sender.attempts == 0
+    [(event_type, body)] = rig.outcome_events()
+    assert event_type == NotificationFailed.EVENT_TYPE
+    assert body["error"] == "nothing to send: the e-mail is no longer stored"
 
 
 async def test_a_delivery_claimed_past_its_attempt_limit_fails_without_sending() -> None:
@@ -237,3 +240,6 @@ async def test_a_delivery_claimed_past_its_attempt_limit_fails_without_sending()
 
     assert stored.delivery.status is DeliveryStatus.FAILED
     assert rig.sender.attempts == 0
+    [(event_type, body)] = rig.outcome_events()
+    assert event_type == NotificationFailed.EVENT_TYPE
+    assert body["attempts"] == stored.delivery.attempt_limit + 1

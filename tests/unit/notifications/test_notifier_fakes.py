@@ -30,6 +30,7 @@ from services.notifications.notifier import Notifier, Routed
 from services.notifications.schedules import DigestJob, ReminderJob
 from services.notifications.seed import MEMBERS, seed_directory
 from shared.contracts.base import Event
+from shared.contracts.notifications import NotificationFailed
 from shared.envelope import Envelope
 from tests.unit.notifications import builders as b
 from tests.unit.notifications.fakes import (
@@ -180,14 +181,17 @@ async def test_an_email_that_cannot_be_written_fails_for_that_recipient_only(
     )
 
     assert world.recipients("meeting_rescheduled") == ["follower@helsinki.example.org"]
-    (failed,) = [
-        s.delivery
-        for s in world.deliveries.stored.values()
-        if s.delivery.status is DeliveryStatus.FAILED
+    (stored,) = [
+        s for s in world.deliveries.stored.values() if s.delivery.status is DeliveryStatus.FAILED
     ]
-    assert failed.last_error == (
+    assert stored.delivery.last_error == (
         "the e-mail could not be written: invalid arguments; address parts cannot contain CR or LF"
     )
+    (entry,) = stored.outbox
+    event = NotificationFailed.model_validate_json(entry["body"])
+    assert entry["headers"]["ce_type"] == NotificationFailed.EVENT_TYPE
+    assert (event.delivery_id, event.attempts) == (stored.delivery.id, 0)
+    assert event.error == stored.delivery.last_error
 
 
 async def test_a_new_venue_sends_confirmed_registrants_a_calendar_update(world: World) -> None:
