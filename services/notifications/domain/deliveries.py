@@ -109,15 +109,7 @@ def record_sent(delivery: Delivery, *, now: datetime) -> tuple[Delivery, Notific
     """The SMTP server accepted the e-mail."""
     _require(delivery, DeliveryStatus.PENDING, "record as sent")
     sent = replace(delivery, status=DeliveryStatus.SENT, sent_at=now, last_error=None)
-    return sent, NotificationSent(
-        delivery_id=sent.id,
-        source_event_id=sent.event_id,
-        source_event_type=sent.event_type,
-        template=sent.template,
-        recipient_id=sent.recipient_id,
-        attempts=max(sent.attempts, 1),
-        sent_at=now,
-    )
+    return sent, NotificationSent(**_about(sent), attempts=max(sent.attempts, 1), sent_at=now)
 
 
 def record_failure(
@@ -152,15 +144,19 @@ def abandon(
 def _fail(delivery: Delivery, *, error: str, now: datetime) -> tuple[Delivery, NotificationFailed]:
     failed = replace(delivery, status=DeliveryStatus.FAILED, failed_at=now, last_error=error)
     return failed, NotificationFailed(
-        delivery_id=failed.id,
-        source_event_id=failed.event_id,
-        source_event_type=failed.event_type,
-        template=failed.template,
-        recipient_id=failed.recipient_id,
-        attempts=failed.attempts,
-        error=error,
-        failed_at=now,
+        **_about(failed), attempts=failed.attempts, error=error, failed_at=now
     )
+
+
+def _about(delivery: Delivery) -> dict[str, str]:
+    """What every outcome event says of its delivery."""
+    return {
+        "delivery_id": delivery.id,
+        "source_event_id": delivery.event_id,
+        "source_event_type": delivery.event_type,
+        "template": delivery.template,
+        "recipient_id": delivery.recipient_id,
+    }
 
 
 def unsendable(delivery: Delivery, *, has_message: bool) -> str | None:
