@@ -8,6 +8,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.errors import Conflict, DomainError, Invalid, NotAllowed, NotFound, Unauthenticated
@@ -26,10 +27,17 @@ STATUS: dict[type[DomainError], int] = {
 log = structlog.get_logger()
 
 
-def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+# Seconds a client should wait before trying again when the database is out of reach.
+RETRY_AFTER_S = 2
+
+
+def problem(
+    status: int, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     """A problem+json response; `extra` becomes RFC 9457 extension members."""
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -66,6 +74,19 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, _reason(exc.status_code), detail)
 
 
+async def _database_unreachable(request: Request, exc: Exception) -> JSONResponse:
+    # Not the client's fault and not a bug: say so, and when to try again. A write cut off
+    # by a lost connection may still have been applied, which the detail does not hide.
+    log.warning("http.database_unreachable", path=request.url.path, error=type(exc).__name__)
+    return problem(
+        503,
+        "Service Unavailable",
+        "the database could not be reached; try again shortly (a command cut off this way "
+        "may or may not have been applied: read before repeating it)",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("http.unexpected_error", path=request.url.path)
     return problem(500, "Internal error", "the server failed to handle the request")
@@ -85,6 +106,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ConnectionFailure, _database_unreachable)
     app.add_exception_handler(Exception, _unexpected_error)
 
 

@@ -134,6 +134,40 @@ async def test_a_meeting_scheduled_while_kafka_is_down_is_published_when_it_is_b
     )
 
 
+async def test_a_database_outage_answers_503_and_the_service_recovers_on_its_own(
+    kafka, mongo, tmp_path
+):
+    async with (
+        running_service(
+            "meetings",
+            kafka=kafka.bootstrap,
+            mongo=mongo.uri,
+            database=unique_name("e2e"),
+            log_dir=tmp_path,
+        ) as meetings,
+        meetings.http() as http,
+    ):
+        created = await http.post("/meetings", json=ELEVENTH_MEETING, headers=SECRETARIAT)
+        assert created.status_code == 201, created.text
+        meeting = f"/meetings/{created.json()['meeting_id']}"
+
+        async with mongo.stopped():
+            away = await http.get(meeting, headers=SECRETARIAT)
+            not_ready = await http.get("/readyz")
+
+        # No restart of the service: it answers again once the database is back.
+        async with asyncio.timeout(60):
+            while (back := await http.get(meeting, headers=SECRETARIAT)).status_code == 503:
+                await asyncio.sleep(0.5)
+
+    assert away.status_code == 503
+    assert away.headers["content-type"] == "application/problem+json"
+    assert int(away.headers["retry-after"]) > 0
+    assert not_ready.status_code == 503
+    assert back.status_code == 200, back.text
+    assert back.json()["title"] == ELEVENTH_MEETING["title"]
+
+
 async def test_sigterm_stops_the_service_cleanly(kafka, mongo, tmp_path):
     async with running_service(
         "meetings",

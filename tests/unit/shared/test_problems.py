@@ -1,6 +1,7 @@
 import httpx
 import pytest
 from fastapi import APIRouter, Request
+from pymongo.errors import ServerSelectionTimeoutError
 
 from shared.errors import ConcurrentUpdate, DomainError, IllegalTransition, NotFound
 from shared.http import create_app
@@ -21,6 +22,10 @@ def client() -> httpx.AsyncClient:
     @router.get("/errors/{name}")
     async def fail(name: str) -> None:
         raise ERRORS[name]
+
+    @router.get("/database-away")
+    async def database_away() -> None:
+        raise ServerSelectionTimeoutError("127.0.0.1:27117: [Errno 111] Connection refused")
 
     @router.get("/boom")
     async def boom() -> None:
@@ -93,3 +98,15 @@ async def test_a_body_over_the_limit_is_refused_with_413_before_the_route_runs()
     assert streamed.status_code == 413
     assert declared.headers["content-type"] == "application/problem+json"
     assert reached == []
+
+
+async def test_an_unreachable_database_answers_503_with_when_to_try_again() -> None:
+    async with client() as http:
+        response = await http.get("/database-away")
+
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "2"
+    body = response.json()
+    assert body["title"] == "Service Unavailable"
+    assert "27117" not in body["detail"]
