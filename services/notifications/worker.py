@@ -97,12 +97,12 @@ class DeliveryWorker:
     async def deliver_due(self, sender: Sender | None = None) -> int:
         """Take every delivery that is due now; returns how many were taken."""
         chosen = sender or self._senders[0]
-        attempts = 0
+        taken = 0
         while await finish_step(
             self._next(chosen), grace_s=self._stop_grace_s, on_cancel=self._cut_sends
         ):
-            attempts += 1
-        return attempts
+            taken += 1
+        return taken
 
     async def _next(self, sender: Sender) -> bool:
         claimed = await self._deliveries.claim_due(now=self._clock(), lease_s=self._lease_s)
