@@ -9,11 +9,13 @@ import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from tests.infra import Kafka, Mongo, unique_name
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,6 +74,19 @@ async def running_service(
         if process.poll() is None:
             process.kill()
             process.wait(10)
+
+
+def meetings_service(
+    kafka: Kafka, mongo: Mongo, log_dir: Path
+) -> AbstractAsyncContextManager[RunningService]:
+    """The meetings service in its own process, on a database of its own."""
+    return running_service(
+        "meetings",
+        kafka=kafka.bootstrap,
+        mongo=mongo.uri,
+        database=unique_name("e2e"),
+        log_dir=log_dir,
+    )
 
 
 async def _until_ready(service: RunningService, timeout_s: float = 60) -> None:

@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer
 from shared.auth import Role, mint_token
 from shared.contracts import EVENT_TYPES
 from shared.settings import ServiceSettings
-from tests.e2e.process import running_service
+from tests.e2e.process import meetings_service
 from tests.infra import unique_name
 
 pytestmark = pytest.mark.integration
@@ -83,13 +83,7 @@ def assert_is_a_valid_cloudevent(record, expected_type: str, subject: str) -> No
 
 async def test_a_scheduled_meeting_reaches_kafka_as_a_valid_cloudevent(kafka, mongo, tmp_path):
     async with (
-        running_service(
-            "meetings",
-            kafka=kafka.bootstrap,
-            mongo=mongo.uri,
-            database=unique_name("e2e"),
-            log_dir=tmp_path,
-        ) as meetings,
+        meetings_service(kafka, mongo, tmp_path) as meetings,
         meetings.http() as http,
     ):
         created = await http.post("/meetings", json=ELEVENTH_MEETING, headers=SECRETARIAT)
@@ -111,13 +105,7 @@ async def test_a_meeting_scheduled_while_kafka_is_down_is_published_when_it_is_b
     kafka, mongo, tmp_path
 ):
     async with (
-        running_service(
-            "meetings",
-            kafka=kafka.bootstrap,
-            mongo=mongo.uri,
-            database=unique_name("e2e"),
-            log_dir=tmp_path,
-        ) as meetings,
+        meetings_service(kafka, mongo, tmp_path) as meetings,
         meetings.http() as http,
     ):
         async with kafka.stopped(kill=True):
@@ -138,13 +126,7 @@ async def test_a_database_outage_answers_503_and_the_service_recovers_on_its_own
     kafka, mongo, tmp_path
 ):
     async with (
-        running_service(
-            "meetings",
-            kafka=kafka.bootstrap,
-            mongo=mongo.uri,
-            database=unique_name("e2e"),
-            log_dir=tmp_path,
-        ) as meetings,
+        meetings_service(kafka, mongo, tmp_path) as meetings,
         meetings.http() as http,
     ):
         created = await http.post("/meetings", json=ELEVENTH_MEETING, headers=SECRETARIAT)
@@ -169,13 +151,7 @@ async def test_a_database_outage_answers_503_and_the_service_recovers_on_its_own
 
 
 async def test_sigterm_stops_the_service_cleanly(kafka, mongo, tmp_path):
-    async with running_service(
-        "meetings",
-        kafka=kafka.bootstrap,
-        mongo=mongo.uri,
-        database=unique_name("e2e"),
-        log_dir=tmp_path,
-    ) as meetings:
+    async with meetings_service(kafka, mongo, tmp_path) as meetings:
         exit_code = await asyncio.to_thread(meetings.terminate)
 
     # uvicorn re-raises the signal once its shutdown is complete, so the process ends "by SIGTERM".

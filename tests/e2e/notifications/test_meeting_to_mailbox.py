@@ -21,7 +21,7 @@ from icalendar import Calendar
 from shared.auth import Role, mint_token
 from shared.contracts.meetings import TOPIC as MEETINGS_TOPIC
 from shared.settings import ServiceSettings
-from tests.e2e.process import RunningService, running_service
+from tests.e2e.process import RunningService, meetings_service, running_service
 from tests.infra import Kafka, Mongo, Smtp, unique_name
 from tests.integration.notifications.support import (
     TopicReader,
@@ -112,13 +112,7 @@ async def both(
     await start_group_at_the_end(kafka.bootstrap, group, MEETINGS_TOPIC)
     options = {"group": group, "database": unique_name("e2e"), "domain": domain}
     async with (
-        running_service(
-            "meetings",
-            kafka=kafka.bootstrap,
-            mongo=mongo.uri,
-            database=unique_name("e2e"),
-            log_dir=tmp_path,
-        ) as meetings,
+        meetings_service(kafka, mongo, tmp_path) as meetings,
         meetings.http() as http,
         notifications(kafka, mongo, smtp, tmp_path, **options) as mailer,
     ):
