@@ -1,25 +1,32 @@
 """Kafka through FastStream: an idempotent producer, and consumers that commit only after success.
 
-A consumer decodes the CloudEvents envelope and the event's model, skips events its group
-already handled, calls the handler, and only then lets FastStream commit the offset
-(`AckPolicy.NACK_ON_ERROR`: an exception seeks back, so the message comes again).
-A message that cannot be decoded, a handler that raises `PermanentFailure`, or one that
-keeps failing after a few attempts goes to the group's dead-letter topic with the reason,
-the original headers, topic, partition and offset; the consumer then carries on.
-An unreachable database or broker is not the message's fault: it is never dead-lettered,
-the message is redelivered once the dependency is back.
+A consumer takes the records Kafka has ready (a batch, across its partitions), decodes the
+CloudEvents envelope and the event's model of each, and handles them side by side: records
+of one partition and key wait for each other, in offset order, so one entity's events are
+handled in the order they happened; everything else runs concurrently. A service may say
+that some events of one key commute (its `lane_of`: two registrations of one meeting), and
+they then run side by side too, while the key's other events still wait for them.
+
+Only when the batch is done is the offset committed. A record that cannot be decoded, a
+handler that raises `PermanentFailure`, or one that keeps failing after a few attempts goes
+to the group's dead-letter topic with the reason, the original headers, topic, partition
+and offset; the consumer then carries on. An unreachable database or broker is not the
+message's fault: it is never dead-lettered. The partition is rewound to the first record it
+stopped, and everything from there is delivered again once the dependency is back (the
+handlers are idempotent, so what had already succeeded changes nothing the second time).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import structlog
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaRouter
@@ -33,12 +40,16 @@ from shared.contracts.base import Event, dead_letter_topic
 from shared.envelope import Envelope
 from shared.errors import Invalid
 from shared.idempotency import ProcessedEvents
+from shared.outbox import Outgoing
 from shared.settings import ServiceSettings
+from shared.topics import prefixed
 
 log = structlog.get_logger()
 
 E = TypeVar("E", bound=Event)
 Handler = Callable[[Any, Envelope], Awaitable[None]]
+# Which events of one key may run side by side: same lane, in order; None waits for all.
+LaneOf = Callable[[Event], Hashable | None]
 
 CONSUMED = Counter("events_consumed_total", "Events handled", ["group", "type", "outcome"])
 DEAD_LETTERED = Counter(
@@ -63,6 +74,12 @@ DLQ_HEADERS = (
     "dlq_failed_at",
 )
 
+# A batch is at most this many records, and the consumer waits at most this long for one
+# when nothing is ready (FastStream then sleeps as long again before the next fetch).
+MAX_RECORDS = 500
+BATCH_TIMEOUT_MS = 20
+CONCURRENCY = 64
+
 
 class PermanentFailure(Exception):
     """The message can never be handled (e.g. it references data that cannot exist)."""
@@ -84,17 +101,50 @@ def make_broker(settings: ServiceSettings, **options: Any) -> KafkaBroker:
 class KafkaPublisher:
     """What the outbox relay publishes through: waits for the broker's acknowledgement."""
 
-    def __init__(self, broker: KafkaBroker) -> None:
+    def __init__(self, broker: KafkaBroker, *, topic_prefix: str = "") -> None:
         self._broker = broker
+        self._prefix = topic_prefix
 
-    async def publish(
-        self, body: bytes, *, topic: str, key: bytes, headers: dict[str, str]
-    ) -> None:
-        await self._broker.publish(body, topic=topic, key=key, headers=headers)
+    async def publish_many(self, messages: Sequence[Outgoing]) -> None:
+        # Sent without waiting one by one: the producer batches them, and keeps each
+        # partition's order (idempotent producer); then every acknowledgement is awaited.
+        pending = [
+            await self._broker.publish(
+                m.body,
+                topic=prefixed(m.topic, self._prefix),
+                key=m.key,
+                headers=m.headers,
+                no_confirm=True,
+            )
+            for m in messages
+        ]
+        if pending:
+            await asyncio.gather(*pending)
+
+
+@dataclass
+class _Work:
+    """One decoded record to handle, and what it must wait for."""
+
+    record: ConsumerRecord[bytes, bytes]
+    headers: list[tuple[str, bytes]]
+    envelope: Envelope
+    event: Event
+    handler: Handler
+    after: list[asyncio.Future[bool]] = field(default_factory=list)
+
+
+@dataclass
+class _KeyOrder:
+    """Where a key's next event must wait: behind the last barrier, or its lane's last event."""
+
+    barrier: asyncio.Future[bool] | None = None
+    since_barrier: list[asyncio.Future[bool]] = field(default_factory=list)
+    lanes: dict[Hashable, asyncio.Future[bool]] = field(default_factory=dict)
 
 
 class Consumer:
-    """Decodes, dedupes, retries and dead-letters for one consumer group."""
+    """Decodes, orders, retries and dead-letters a batch of records for one consumer group."""
 
     def __init__(
         self,
@@ -102,50 +152,77 @@ class Consumer:
         *,
         group_id: str,
         handlers: Mapping[type[Event], Handler],
-        processed: ProcessedEvents | None,
+        processed: ProcessedEvents | None = None,
+        lane_of: LaneOf | None = None,
+        topic_prefix: str = "",
         max_attempts: int = 3,
         retry_backoff_s: float = 0.2,
         unavailable_backoff_s: float = 1.0,
+        concurrency: int = CONCURRENCY,
     ) -> None:
         self._broker = broker
         self.group_id = group_id
         self._handlers = {event.EVENT_TYPE: (event, handler) for event, handler in handlers.items()}
         self._processed = processed
+        self._lane_of = lane_of
+        self._dead_letter_topic = prefixed(dead_letter_topic(group_id), topic_prefix)
         self._max_attempts = max_attempts
         self._retry_backoff_s = retry_backoff_s
         self._unavailable_backoff_s = unavailable_backoff_s
+        self._slots = asyncio.Semaphore(concurrency)
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return self._dead_letter_topic
 
     async def __call__(self, message: KafkaMessage) -> None:
-        record: ConsumerRecord[bytes, bytes] = message.raw_message
-        headers = list(record.headers or ())
-        structlog.contextvars.bind_contextvars(
-            topic=record.topic, partition=record.partition, offset=record.offset
+        raw = message.raw_message
+        records: Sequence[ConsumerRecord[bytes, bytes]] = (
+            raw if isinstance(raw, tuple | list) else (raw,)
         )
-        try:
-            await self._consume(record, headers)
-        except UNAVAILABLE as exc:
-            log.warning("event.dependency_unavailable", error=str(exc))
-            # Not the message's fault: pause, then let FastStream seek back and redeliver.
-            await asyncio.sleep(self._unavailable_backoff_s)
-            raise
-        finally:
-            structlog.contextvars.unbind_contextvars(
-                "topic", "partition", "offset", "event_type", "correlation_id"
+        stopped = await self.handle(records)
+        if stopped:
+            log.warning(
+                "event.dependency_unavailable",
+                partitions=[f"{r.topic}/{r.partition}@{r.offset}" for r in stopped],
             )
+            # Not the messages' fault: pause, rewind each stopped partition to its first
+            # unhandled record, and let the commit keep everything handled before it.
+            await asyncio.sleep(self._unavailable_backoff_s)
+            for record in stopped:
+                message.consumer.seek(TopicPartition(record.topic, record.partition), record.offset)
 
-    async def _consume(
-        self, record: ConsumerRecord[bytes, bytes], headers: list[tuple[str, bytes]]
-    ) -> None:
+    async def handle(
+        self, records: Sequence[ConsumerRecord[bytes, bytes]]
+    ) -> list[ConsumerRecord[bytes, bytes]]:
+        """Handle a batch; returns, per partition, the first record stopped by an outage."""
+        work: list[_Work] = []
+        for record in records:
+            decoded = await self._decode(record)
+            if decoded is not None:
+                work.append(decoded)
+        self._order(work)
+        outcomes = [asyncio.ensure_future(self._run(w)) for w in work]
+        results = await asyncio.gather(*outcomes)
+        first_stopped: dict[tuple[str, int], ConsumerRecord[bytes, bytes]] = {}
+        for w, ok in zip(work, results, strict=True):
+            partition = (w.record.topic, w.record.partition)
+            current = first_stopped.get(partition)
+            if not ok and (current is None or w.record.offset < current.offset):
+                first_stopped[partition] = w.record
+        return list(first_stopped.values())
+
+    async def _decode(self, record: ConsumerRecord[bytes, bytes]) -> _Work | None:
+        headers = list(record.headers or ())
         try:
             envelope = Envelope.from_headers(headers)
         except Invalid as exc:
             await self._dead_letter(record, headers, f"undecodable envelope: {exc.detail}")
-            return
-        structlog.contextvars.bind_contextvars(event_type=envelope.type, correlation_id=envelope.id)
+            return None
         if envelope.type not in self._handlers:
             # Any producer can write any ce_type: don't let it mint metric series.
             CONSUMED.labels(self.group_id, "other", "ignored").inc()
-            return
+            return None
         model, handler = self._handlers[envelope.type]
         try:
             event = model.model_validate_json(record.value or b"")
@@ -154,40 +231,80 @@ class Consumer:
                 f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
             )
             await self._dead_letter(record, headers, f"undecodable {envelope.type}: {reason}")
-            return
-        if self._processed and await self._processed.seen(self.group_id, envelope.id):
-            CONSUMED.labels(self.group_id, envelope.type, "duplicate").inc()
-            log.info("event.duplicate_skipped")
-            return
-        if not await self._handle(handler, event, envelope, record, headers):
-            return
-        if self._processed:
-            await self._processed.mark(self.group_id, envelope.id)
-        CONSUMED.labels(self.group_id, envelope.type, "handled").inc()
+            return None
+        return _Work(record, headers, envelope, event, handler)
 
-    async def _handle(
-        self,
-        handler: Handler,
-        event: Event,
-        envelope: Envelope,
-        record: ConsumerRecord[bytes, bytes],
-        headers: list[tuple[str, bytes]],
-    ) -> bool:
+    def _order(self, work: list[_Work]) -> None:
+        """Give each record the futures it waits for: its key's order, relaxed by lanes."""
+        keys: dict[tuple[str, int, bytes | None], _KeyOrder] = {}
+        loop = asyncio.get_running_loop()
+        for w in work:
+            done: asyncio.Future[bool] = loop.create_future()
+            key = keys.setdefault((w.record.topic, w.record.partition, w.record.key), _KeyOrder())
+            lane = self._lane_of(w.event) if self._lane_of is not None else None
+            if lane is None:
+                w.after = key.since_barrier or ([key.barrier] if key.barrier else [])
+                key.barrier, key.since_barrier, key.lanes = done, [], {}
+            else:
+                previous = key.lanes.get(lane)
+                w.after = [f for f in (key.barrier, previous) if f is not None]
+                key.since_barrier.append(done)
+                key.lanes[lane] = done
+            w.after = [*w.after, done]  # the last one is the record's own
+
+    async def _run(self, w: _Work) -> bool:
+        *before, done = w.after
+        try:
+            # A record whose predecessor was stopped waits for the redelivery with it.
+            ok = all([await f for f in before])
+            if ok:
+                async with self._slots:
+                    ok = await self._consume(w)
+        except BaseException:
+            done.set_result(False)
+            raise
+        done.set_result(ok)
+        return ok
+
+    async def _consume(self, w: _Work) -> bool:
+        """Handle one record; False if an outage stopped it (it will come again)."""
+        record, envelope = w.record, w.envelope
+        structlog.contextvars.bind_contextvars(
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            event_type=envelope.type,
+            correlation_id=envelope.id,
+        )
+        try:
+            if self._processed and await self._processed.seen(self.group_id, envelope.id):
+                CONSUMED.labels(self.group_id, envelope.type, "duplicate").inc()
+                log.info("event.duplicate_skipped")
+                return True
+            if await self._handle(w) and self._processed:
+                await self._processed.mark(self.group_id, envelope.id)
+            return True
+        except UNAVAILABLE as exc:
+            log.debug("event.stopped_by_outage", error=str(exc))
+            return False
+
+    async def _handle(self, w: _Work) -> bool:
         for attempt in range(1, self._max_attempts + 1):
             try:
-                await handler(event, envelope)
+                await w.handler(w.event, w.envelope)
+                CONSUMED.labels(self.group_id, w.envelope.type, "handled").inc()
                 return True
             except UNAVAILABLE:
                 raise
             except PermanentFailure as exc:
-                await self._dead_letter(record, headers, f"permanent failure: {exc}")
+                await self._dead_letter(w.record, w.headers, f"permanent failure: {exc}")
                 return False
             except Exception as exc:
                 if attempt == self._max_attempts:
                     log.exception("event.handler_failed", attempts=attempt)
                     await self._dead_letter(
-                        record,
-                        headers,
+                        w.record,
+                        w.headers,
                         f"handler failed {attempt} times: {type(exc).__name__}: {exc}",
                     )
                     return False
@@ -205,7 +322,7 @@ class Consumer:
         }
         await self._broker.publish(
             record.value or b"",
-            topic=dead_letter_topic(self.group_id),
+            topic=self._dead_letter_topic,
             key=record.key,
             headers={
                 **original,
@@ -217,11 +334,18 @@ class Consumer:
                 "dlq_failed_at": datetime.now(UTC).isoformat(),
             },
         )
+        CONSUMED.labels(self.group_id, "other", "dead_lettered").inc()
         DEAD_LETTERED.labels(self.group_id).inc()
-        log.error("event.dead_lettered", reason=reason)
+        log.error(
+            "event.dead_lettered",
+            reason=reason,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+        )
 
 
-async def _raw_body(message: StreamMessage[Any]) -> bytes:
+async def _raw_body(message: StreamMessage[Any]) -> Any:
     return message.body
 
 
@@ -231,29 +355,44 @@ def subscribe(
     topics: Sequence[str],
     group_id: str,
     handlers: Mapping[type[Event], Handler],
-    processed: ProcessedEvents | None,
+    processed: ProcessedEvents | None = None,
     publisher: KafkaBroker | None = None,
+    lane_of: LaneOf | None = None,
+    topic_prefix: str = "",
+    max_records: int = MAX_RECORDS,
+    batch_timeout_ms: int = BATCH_TIMEOUT_MS,
     **consumer_options: Any,
 ) -> Consumer:
     """Register a consumer group on the topics; handlers are keyed by event class."""
     target = publisher if publisher is not None else broker
     assert isinstance(target, KafkaBroker), "pass publisher= when subscribing on a router"
     consumer = Consumer(
-        target, group_id=group_id, handlers=handlers, processed=processed, **consumer_options
+        target,
+        group_id=group_id,
+        handlers=handlers,
+        processed=processed,
+        lane_of=lane_of,
+        topic_prefix=topic_prefix,
+        **consumer_options,
     )
 
-    async def on_message(message: KafkaMessage) -> None:
+    async def on_messages(message: KafkaMessage) -> None:
         await consumer(message)
 
+    names = [prefixed(t, topic_prefix) for t in topics]
     broker.subscriber(
-        *topics,
-        # The body is decoded by the Consumer against the event's model, never by FastStream,
-        # so a malformed body reaches the dead-letter topic instead of failing before us.
+        *names,
+        # The bodies are decoded by the Consumer against the event's model, never by
+        # FastStream, so a malformed body reaches the dead-letter topic instead of failing
+        # before us.
         decoder=_raw_body,
         group_id=group_id,
+        batch=True,
+        max_records=max_records,
+        batch_timeout_ms=batch_timeout_ms,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         # A new group must see what was published before it joined.
         auto_offset_reset="earliest",
-        title=f"{group_id}:{','.join(topics)}",
-    )(on_message)
+        title=f"{group_id}:{','.join(names)}",
+    )(on_messages)
     return consumer

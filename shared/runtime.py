@@ -16,6 +16,7 @@ from pymongo import AsyncMongoClient
 
 from shared.settings import ServiceSettings
 from shared.storage import ping
+from shared.topics import TopicSpec, ensure_topics
 
 log = structlog.get_logger()
 
@@ -26,9 +27,9 @@ Task = Callable[[], Awaitable[None]]
 class ServiceRuntime:
     """The process's clients and background work, started and stopped in the right order.
 
-    Start: indexes and other set-up, then the Kafka broker (in the background, retried, so
-    HTTP answers and /readyz tells the truth while Kafka is away), then background tasks
-    (outbox relay, workers). Stop, on SIGTERM: background tasks, then the broker (which
+    Start: indexes and other set-up, then the Kafka topics the service uses and the broker
+    (in the background, retried, so HTTP answers and /readyz tells the truth while Kafka is
+    away), then background tasks (outbox relay, workers). Stop, on SIGTERM: background tasks, then the broker (which
     lets in-flight handlers finish and commits), then MongoDB.
     """
 
@@ -37,6 +38,8 @@ class ServiceRuntime:
     broker: KafkaBroker
     startup: Sequence[Task] = ()
     background: Sequence[Task] = ()
+    # Declared before the broker starts, so no consumer or producer meets a missing topic.
+    topics: Sequence[TopicSpec] = ()
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _broker_started: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -73,6 +76,13 @@ class ServiceRuntime:
         delay = 0.5
         while True:
             try:
+                if self.topics:
+                    await ensure_topics(
+                        self.settings.kafka_bootstrap_servers,
+                        self.topics,
+                        prefix=self.settings.kafka_topic_prefix,
+                        replication_factor=self.settings.kafka_replication_factor,
+                    )
                 await self.broker.start()
             except Exception as exc:
                 log.warning("kafka.unavailable", error=str(exc), retry_in_s=delay)

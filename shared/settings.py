@@ -33,6 +33,10 @@ class ServiceSettings(BaseSettings):
 
     kafka_bootstrap_servers: str = "127.0.0.1:19092"
     kafka_client_prefix: str = "partnership"
+    # Put before every topic name on the cluster: stacks (or test runs) sharing one cluster.
+    kafka_topic_prefix: str = ""
+    # Replicas of each topic the service declares; 3 on a production cluster.
+    kafka_replication_factor: int = Field(default=1, ge=1)
 
     mongodb_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27117")
     mongodb_database: str = ""
@@ -47,7 +51,8 @@ class ServiceSettings(BaseSettings):
     jwt_audience: str | None = None
     link_secret: SecretStr | None = None
 
-    outbox_poll_interval_s: float = Field(default=1.0, gt=0)
+    # Writes announce their events to the relay; this sweep finds what a crash left behind.
+    outbox_sweep_interval_s: float = Field(default=10.0, gt=0)
     # How long a consumer remembers an event it handled (longer than the topics' retention).
     processed_events_retention_days: int = Field(default=30, ge=1)
     shutdown_grace_s: float = Field(default=15.0, gt=0)

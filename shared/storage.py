@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import AsyncMongoClient
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo import ASCENDING, AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from shared.settings import ServiceSettings
 
@@ -31,6 +32,30 @@ def connect_mongo(settings: ServiceSettings) -> AsyncMongoClient[Document]:
 def is_duplicate_key(exc: BaseException) -> bool:
     """A unique index refused the write: for idempotent writes this means "already done"."""
     return isinstance(exc, DuplicateKeyError)
+
+
+async def keyset_index(collection: AsyncCollection[Document], *fields: str) -> None:
+    """An index for writes filtered on `_id` plus `fields` (a version, a lease owner...).
+
+    MongoDB serves such a filter from the `_id` index. The dev stack's MongoDB-wire server
+    uses an index only when its keys are exactly the filter's keys, and otherwise reads the
+    whole collection, so a guarded write would cost more as history piles up: each filter
+    shape that guards a write gets its keyset index. Unique, since `_id` is.
+    """
+    await collection.create_index(
+        [("_id", ASCENDING), *((field, ASCENDING) for field in fields)],
+        unique=True,
+        name="keyset_" + "_".join(fields),
+    )
+
+
+def duplicate_positions(error: BulkWriteError) -> set[int]:
+    """Which documents of an unordered insert_many a unique index refused (already there)."""
+    details = error.details.get("writeErrors", [])
+    others = [e for e in details if e.get("code") != 11000]
+    if others:
+        raise error
+    return {int(e["index"]) for e in details}
 
 
 async def ping(client: AsyncMongoClient[Document]) -> bool:

@@ -360,7 +360,7 @@ start_mongo() {
         mkdir -p "$dir/data"
         log "starting mongo-java-server $MONGO_JAVA_SERVER_VERSION (H2) on $HOST:$MONGO_PORT"
         # One line per client connection would drown the log: connection events at WARN.
-        launch mongo java -Xms64m -Xmx512m -Djava.awt.headless=true \
+        launch mongo java -Xms64m -Xmx1g -Djava.awt.headless=true \
             -Dorg.slf4j.simpleLogger.showDateTime=true \
             -Dorg.slf4j.simpleLogger.dateTimeFormat="yyyy-MM-dd HH:mm:ss.SSS" \
             -Dorg.slf4j.simpleLogger.log.de.bwaldvogel.mongo.wire=warn \

@@ -6,6 +6,9 @@ no events; it publishes through the outbox relay only.
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
+
 from fastapi import FastAPI
 
 from services.meetings.api import ROUTERS, Meetings
@@ -18,6 +21,7 @@ from shared.messaging import KafkaPublisher, make_broker
 from shared.outbox import Outbox, OutboxRelay
 from shared.runtime import ServiceRuntime, serve
 from shared.storage import connect_mongo
+from shared.topics import MEETINGS
 
 DESCRIPTION = (
     "Partnership meetings, working conferences, workshops and site visits: programme, "
@@ -33,9 +37,9 @@ def build_app(settings: MeetingsSettings) -> FastAPI:
     store = MeetingStore(mongo[settings.database_name], outbox)
     relay = OutboxRelay(
         outbox,
-        KafkaPublisher(broker),
-        [store.collection],
-        poll_interval_s=settings.outbox_poll_interval_s,
+        KafkaPublisher(broker, topic_prefix=settings.kafka_topic_prefix),
+        store.outbox_collections,
+        sweep_interval_s=settings.outbox_sweep_interval_s,
     )
     runtime = ServiceRuntime(settings=settings, mongo=mongo, broker=broker)
 
@@ -43,8 +47,15 @@ def build_app(settings: MeetingsSettings) -> FastAPI:
         await runtime.wait_for_broker()
         await relay.run()
 
+    async def repair_registrations() -> None:
+        # Registration changes a dead process decided but did not apply: applied here.
+        while True:
+            await store.repair(now=datetime.now(UTC))
+            await asyncio.sleep(settings.outbox_sweep_interval_s)
+
     runtime.startup = (store.create_indexes, relay.create_indexes)
-    runtime.background = (relay_events,)
+    runtime.background = (relay_events, repair_registrations)
+    runtime.topics = (MEETINGS,)
     app = create_app(
         settings,
         title="Meetings",

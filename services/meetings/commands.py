@@ -89,7 +89,7 @@ class PlanMeeting(Body):
     venue: VenueBody | None = None
     online_url: AnyHttpUrl | None = None
     languages: list[Language] = Field(default_factory=lambda: ["en"], min_length=1, max_length=24)
-    capacity: int | None = Field(default=None, ge=1, le=domain.MAX_REGISTRATIONS)
+    capacity: int | None = Field(default=None, ge=1, le=domain.MAX_CAPACITY)
     registration_deadline: Moment | None = None
     requires_approval: bool | None = Field(
         default=None, description="Default: partnership meetings (for members) need approval"
@@ -142,7 +142,7 @@ class UpdateMeeting(Body):
     venue: VenueBody | None = None
     online_url: AnyHttpUrl | None = None
     languages: list[Language] | None = Field(default=None, min_length=1, max_length=24)
-    capacity: int | None = Field(default=None, ge=1, le=domain.MAX_REGISTRATIONS)
+    capacity: int | None = Field(default=None, ge=1, le=domain.MAX_CAPACITY)
     registration_deadline: Moment | None = None
     requires_approval: bool | None = None
 
@@ -284,7 +284,7 @@ class CancelRegistration(Body):
 class RecordAttendance(Body):
     """Check-in: each registration id with `attended` or `no_show`."""
 
-    marks: dict[Identifier, Attendance] = Field(min_length=1, max_length=domain.MAX_REGISTRATIONS)
+    marks: dict[Identifier, Attendance] = Field(min_length=1, max_length=domain.MAX_MARKS)
 
 
 class DecisionBody(Body):

@@ -207,12 +207,13 @@ class RegistrationReceipt(View):
     requested_at: datetime
 
     @classmethod
-    def of(cls, meeting: Meeting, registration: Registration) -> RegistrationReceipt:
+    def of(cls, registration: Registration, position: int | None) -> RegistrationReceipt:
+        assert registration.status is not None
         return cls(
             registration_id=registration.id,
-            meeting_id=meeting.id,
+            meeting_id=registration.meeting_id,
             status=registration.status,
-            waitlist_position=domain.waitlist_position(meeting, registration.id),
+            waitlist_position=position,
             requested_at=registration.requested_at,
         )
 
@@ -234,22 +235,18 @@ class RegistrationView(View):
     reason: str | None
 
     @classmethod
-    def of(cls, meeting: Meeting, registration: Registration) -> RegistrationView:
-        return cls.of_many(meeting, [registration])[0]
+    def of_many(
+        cls, registrations: list[Registration], positions: dict[str, int]
+    ) -> list[RegistrationView]:
+        return [cls.of(r, positions.get(r.id)) for r in registrations]
 
     @classmethod
-    def of_many(cls, meeting: Meeting, registrations: list[Registration]) -> list[RegistrationView]:
-        positions = domain.waitlist_positions(meeting)
-        return [cls._one(meeting, r, positions.get(r.id)) for r in registrations]
-
-    @classmethod
-    def _one(
-        cls, meeting: Meeting, registration: Registration, position: int | None
-    ) -> RegistrationView:
+    def of(cls, registration: Registration, position: int | None) -> RegistrationView:
         person = registration.person
+        assert registration.status is not None
         return cls(
             registration_id=registration.id,
-            meeting_id=meeting.id,
+            meeting_id=registration.meeting_id,
             request=registration.request,
             status=registration.status,
             waitlist_position=position,
@@ -266,19 +263,17 @@ class RegistrationView(View):
 
 
 def _counts(meeting: Meeting) -> RegistrationCounts:
-    capacity = meeting.details.capacity
-    confirmed = meeting.count(Standing.CONFIRMED)
-    attendance = [r.attendance for r in meeting.registrations]
+    counts = meeting.seating.counts
     return RegistrationCounts(
-        capacity=capacity,
-        seats_left=max(capacity - confirmed, 0) if capacity is not None else None,
-        pending=meeting.count(Standing.PENDING),
-        confirmed=confirmed,
-        waitlisted=meeting.count(Standing.WAITLISTED),
-        declined=meeting.count(Standing.DECLINED),
-        cancelled=meeting.count(Standing.CANCELLED),
-        attended=attendance.count(Attendance.ATTENDED),
-        no_show=attendance.count(Attendance.NO_SHOW),
+        capacity=meeting.details.capacity,
+        seats_left=meeting.seating.seats_left,
+        pending=counts.pending,
+        confirmed=counts.confirmed,
+        waitlisted=counts.waitlisted,
+        declined=counts.declined,
+        cancelled=counts.cancelled,
+        attended=counts.attended,
+        no_show=counts.no_show,
     )
 
 

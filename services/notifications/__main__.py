@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
@@ -17,7 +17,7 @@ from services.notifications.api import ROUTERS
 from services.notifications.api.deps import Components
 from services.notifications.domain.deliveries import BackoffPolicy
 from services.notifications.domain.routing import routed_event_types
-from services.notifications.handlers import handlers_for
+from services.notifications.handlers import handlers_for, lane_of
 from services.notifications.letters import LetterWriter, MailIdentity
 from services.notifications.notifier import DigestSchedule, Notifier
 from services.notifications.rendering import Renderer
@@ -29,13 +29,13 @@ from services.notifications.store import MongoStores
 from services.notifications.worker import DeliveryWorker
 from shared.contracts.base import Event
 from shared.http import create_app
-from shared.idempotency import ProcessedEvents
 from shared.links import LinkSigner
 from shared.logging import configure_logging
 from shared.messaging import KafkaPublisher, make_broker, subscribe
 from shared.outbox import Outbox, OutboxRelay
 from shared.runtime import ServiceRuntime, serve
 from shared.storage import connect_mongo
+from shared.topics import MEETINGS, NOTIFICATIONS, dead_letters
 
 
 def utcnow() -> datetime:
@@ -64,12 +64,9 @@ def topics() -> list[str]:
 def build(settings: NotificationSettings, *, clock: Callable[[], datetime] = utcnow) -> Service:
     mongo = connect_mongo(settings)
     db = mongo[settings.database_name]
-    stores = MongoStores.of(db)
-    processed = ProcessedEvents(
-        db, retention=timedelta(days=settings.processed_events_retention_days)
-    )
     broker = make_broker(settings)
     outbox = Outbox(source=settings.event_source, clock=clock)
+    stores = MongoStores.of(db, outbox)
 
     renderer = Renderer()
     signer = LinkSigner(settings.link_key())
@@ -123,29 +120,38 @@ def build(settings: NotificationSettings, *, clock: Callable[[], datetime] = utc
         reminder_offsets=settings.reminder_offsets,
         digest_schedule=schedule,
         clock=clock,
-        wake=worker.wake,
+        ready=worker.ready,
+        lease_s=settings.delivery_lease_s,
     )
     reminder_job = ReminderJob(stores, notifier, clock=clock)
     digest_job = DigestJob(
-        stores, writer, schedule=schedule, policy=policy, clock=clock, wake=worker.wake
+        stores,
+        writer,
+        schedule=schedule,
+        policy=policy,
+        clock=clock,
+        ready=worker.ready,
+        lease_s=settings.delivery_lease_s,
     )
+    # Every effect is keyed by the event's id (deliveries, digest entries, participants,
+    # reminders), so a redelivered event finds it done: no separate "processed" record.
     subscribe(
         broker,
         topics=topics(),
         group_id=settings.consumer_group,
         handlers=handlers_for(notifier),
-        processed=processed,
+        lane_of=lane_of,
+        topic_prefix=settings.kafka_topic_prefix,
     )
     relay = OutboxRelay(
         outbox,
-        KafkaPublisher(broker),
+        KafkaPublisher(broker, topic_prefix=settings.kafka_topic_prefix),
         [stores.deliveries.collection],
-        poll_interval_s=settings.outbox_poll_interval_s,
+        sweep_interval_s=settings.outbox_sweep_interval_s,
     )
 
     async def create_indexes() -> None:
         await stores.create_indexes()
-        await processed.create_indexes()
 
     async def seed() -> None:
         if settings.seed_directory:
@@ -180,6 +186,7 @@ def build(settings: NotificationSettings, *, clock: Callable[[], datetime] = utc
         broker=broker,
         startup=[create_indexes, relay.create_indexes, seed],
         background=[deliver, relay_outcomes, send_reminders, write_digests],
+        topics=[MEETINGS, NOTIFICATIONS, dead_letters(settings.consumer_group)],
     )
     app = create_app(
         settings,

@@ -75,6 +75,18 @@ SPECIFIC: Mapping[type[Event], Callable[..., Awaitable[None]]] = {
 }
 
 
+def lane_of(event: Event) -> str | None:
+    """Events about different registrations of one meeting commute; the meeting's own do not.
+
+    Two confirmations touch two people's records: they may be handled side by side. A
+    reschedule or a cancellation reaches everyone confirmed so far, so it waits for what
+    came before it and holds back what comes after.
+    """
+    if isinstance(event, RegistrationEvent):
+        return event.registration.registration_id
+    return None
+
+
 def handlers_for(
     notifier: Notifier, routes: tuple[Route, ...] = ROUTES
 ) -> dict[type[Event], Handler]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -79,12 +80,20 @@ def calendar_entry(
     event.add("organizer", _address(organizer, role=None))
     event.add("attendee", _address(attendee, role="REQ-PARTICIPANT"))
     cal.add_component(event)
-    # VTIMEZONEs covering the years around the occasion only: small attachments.
-    cal.add_missing_timezones(
-        first_date=date(occasion.starts_at.year - 1, 1, 1),
-        last_date=date(occasion.ends_at.year + 2, 1, 1),
+    # The VTIMEZONE, covering the years around the occasion only (small attachments), is the
+    # same for every e-mail about meetings in that zone and those years: written once, and
+    # put where `add_missing_timezones` would, before the event that refers to it.
+    timezone = _timezone(occasion.timezone, occasion.starts_at.year - 1, occasion.ends_at.year + 2)
+    head, event_start, rest = bytes(cal.to_ical()).partition(b"BEGIN:VEVENT\r\n")
+    return head + timezone + event_start + rest
+
+
+@lru_cache(maxsize=256)
+def _timezone(tzid: str, first_year: int, last_year: int) -> bytes:
+    component = icalendar.Timezone.from_tzid(
+        tzid, first_date=date(first_year, 1, 1), last_date=date(last_year, 1, 1)
     )
-    return bytes(cal.to_ical())
+    return bytes(component.to_ical())
 
 
 def _address(party: Party, *, role: str | None) -> icalendar.vCalAddress:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import email.policy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -167,7 +166,7 @@ class LetterWriter:
         )
         return Letter(
             to=contact.email,
-            message=message.as_bytes(policy=email.policy.SMTP),
+            message=message,
             message_id=mid,
             language=rendered.language,
             subject=rendered.subject,

@@ -21,7 +21,9 @@ RETRIED = Counter(
 QUEUE_AGE = Gauge(
     "notifications_queue_age_seconds", "Age of the oldest pending delivery (0 when none)"
 )
-DELIVERIES = Gauge("notifications_deliveries", "Deliveries in the ledger by status", ["status"])
+# Pending work only: the sent and failed totals are the counters above, and a count of the
+# whole ledger would cost more as history grows.
+PENDING = Gauge("notifications_pending_deliveries", "Deliveries waiting to be sent")
 ROUTED = Counter("notifications_routed_total", "Deliveries created from notices", ["event_type"])
 DIGEST_HELD = Counter(
     "notifications_digest_held_total", "Changes held back for a contact's daily digest"

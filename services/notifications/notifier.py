@@ -15,7 +15,12 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from services.notifications.domain import digest, reminders
-from services.notifications.domain.deliveries import BackoffPolicy, abandon, new_delivery
+from services.notifications.domain.deliveries import (
+    BackoffPolicy,
+    abandon,
+    new_delivery,
+    start_attempt,
+)
 from services.notifications.domain.directory import (
     Contact,
     ContactOrigin,
@@ -40,10 +45,13 @@ from services.notifications.letters import LetterWriter
 from services.notifications.metrics import DIGEST_HELD, FAILED, ROUTED
 from services.notifications.notices import Notice
 from services.notifications.store import Stores
+from services.notifications.store.deliveries import Claimed
 from shared.logging import mask_emails
 from shared.outbox import Outbox
 
 log = structlog.get_logger()
+
+DELIVERIES_COLLECTION = "deliveries"
 
 
 @dataclass(frozen=True)
@@ -74,7 +82,8 @@ class Notifier:
         reminder_offsets: Sequence[timedelta],
         digest_schedule: DigestSchedule,
         clock: Callable[[], datetime],
-        wake: Callable[[], None] = lambda: None,
+        ready: Callable[[Claimed], None] = lambda _: None,
+        lease_s: float = 120.0,
         routes: Sequence[Route] = ROUTES,
     ) -> None:
         self._stores = stores
@@ -85,7 +94,8 @@ class Notifier:
         self._offsets = tuple(reminder_offsets)
         self._digest = digest_schedule
         self._clock = clock
-        self._wake = wake
+        self._ready = ready
+        self._lease_s = lease_s
         self._routes = tuple(routes)
 
     async def notify(self, notice: Notice) -> Routed:
@@ -101,8 +111,6 @@ class Notifier:
                 held += await self._hold_for_digest(notice, addressee)
             else:
                 created += await self._deliver(notice, addressee)
-        if created:
-            self._wake()
         ROUTED.labels(notice.type).inc(created)
         DIGEST_HELD.inc(held)
         log.info("notice.routed", notice_id=notice.id, deliveries=created, held_for_digest=held)
@@ -199,9 +207,15 @@ class Notifier:
             outbox = self._outbox.stage([event], correlation_id=notice.id)
             if await deliveries.add_once(failed, None, outbox):
                 FAILED.labels(failed.template, "unwritable").inc()
-                self._outbox.wake()
+                self._outbox.written(DELIVERIES_COLLECTION, failed.id)
             return 0
-        return int(await deliveries.add_once(delivery, letter))
+        # Written already claimed for its first attempt, and handed to this process's worker
+        # with its bytes: the e-mail leaves without the worker reading anything back.
+        started = start_attempt(delivery, now=delivery.created_at)
+        if not await deliveries.add_once(started, letter, lease_s=self._lease_s):
+            return 0
+        self._ready(Claimed(started, letter.to, letter.message))
+        return 1
 
     async def _hold_for_digest(self, notice: Notice, addressee: Addressee) -> int:
         # The digest day comes from when the change reached us, not when it happened: a

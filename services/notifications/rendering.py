@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -101,6 +102,8 @@ class Renderer:
             loaders.append(FileSystemLoader(self._root / FALLBACK_LANGUAGE))
         env = Environment(
             loader=ChoiceLoader(loaders),
+            # Templates ship with the code: no file check on every render.
+            auto_reload=False,
             autoescape=select_autoescape(enabled_extensions=("html.j2", "html"), default=False),
             undefined=StrictUndefined,
             trim_blocks=True,
@@ -112,6 +115,9 @@ class Renderer:
 
 
 def _filters(locale: str) -> dict[str, Any]:
+    # Every e-mail about one meeting formats the same few moments: each is computed once.
+    cached = lru_cache(maxsize=2048)
+
     def zone(tz: str | None) -> ZoneInfo | None:
         return ZoneInfo(tz) if tz else None
 
@@ -150,11 +156,11 @@ def _filters(locale: str) -> dict[str, Any]:
         return str(format_datetime(value, "medium", tzinfo=zone(tz), locale=locale))
 
     return {
-        "long_date": long_date,
-        "clock": clock,
-        "moment": moment,
-        "span": span,
-        "zone_name": zone_name,
-        "duration": duration,
-        "short_datetime": short_datetime,
+        "long_date": cached(long_date),
+        "clock": cached(clock),
+        "moment": cached(moment),
+        "span": cached(span),
+        "zone_name": cached(zone_name),
+        "duration": cached(duration),
+        "short_datetime": cached(short_datetime),
     }

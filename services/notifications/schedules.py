@@ -11,7 +11,12 @@ from typing import TypeVar
 import structlog
 
 from services.notifications.domain import digest, reminders
-from services.notifications.domain.deliveries import BackoffPolicy, delivery_id, new_delivery
+from services.notifications.domain.deliveries import (
+    BackoffPolicy,
+    delivery_id,
+    new_delivery,
+    start_attempt,
+)
 from services.notifications.domain.digest import DIGEST_TEMPLATE, DigestEntry
 from services.notifications.domain.directory import ContactId
 from services.notifications.letters import LetterWriter
@@ -19,6 +24,7 @@ from services.notifications.metrics import DIGESTS_WRITTEN, REMINDERS_FIRED
 from services.notifications.notices import Notice
 from services.notifications.notifier import DigestSchedule, Notifier
 from services.notifications.store import Stores
+from services.notifications.store.deliveries import Claimed
 
 log = structlog.get_logger()
 
@@ -77,14 +83,16 @@ class DigestJob:
         schedule: DigestSchedule,
         policy: BackoffPolicy,
         clock: Callable[[], datetime],
-        wake: Callable[[], None] = lambda: None,
+        ready: Callable[[Claimed], None] = lambda _: None,
+        lease_s: float = 120.0,
     ) -> None:
         self._stores = stores
         self._writer = writer
         self._schedule = schedule
         self._policy = policy
         self._clock = clock
-        self._wake = wake
+        self._ready = ready
+        self._lease_s = lease_s
 
     async def run_due(self) -> int:
         """Write the digests whose hour has come; returns how many were written."""
@@ -108,8 +116,6 @@ class DigestJob:
                 continue
             await digests.claim(entries, digest_id)
             written += await self._write(digest_id, entries)
-        if written:
-            self._wake()
         return written
 
     async def _write(self, digest_id: str, entries: list[DigestEntry]) -> int:
@@ -135,7 +141,10 @@ class DigestJob:
                 sections=sections,
                 timezone=self._schedule.timezone.key,
             )
-            created = await self._stores.deliveries.add_once(delivery, letter)
+            started = start_attempt(delivery, now=delivery.created_at)
+            created = await self._stores.deliveries.add_once(started, letter, lease_s=self._lease_s)
+            if created:
+                self._ready(Claimed(started, letter.to, letter.message))
         await self._stores.digests.mark_sent(digest_id)
         if created:
             DIGESTS_WRITTEN.inc()

@@ -29,7 +29,7 @@ class NotificationSettings(ServiceSettings):
     smtp_password: SecretStr | None = None
     smtp_timeout_s: float = Field(default=30.0, gt=0)
     smtp_validate_certs: bool = True
-    smtp_connections: int = Field(default=2, ge=1, le=32)
+    smtp_connections: int = Field(default=4, ge=1, le=32)
 
     mail_from: str = (
         "Partnership on Inclusion of Migrants and Refugees <notifications@inclusion.example.org>"

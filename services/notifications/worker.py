@@ -1,7 +1,10 @@
 """The delivery worker: claims due e-mails, sends them, records the outcome and its event in one write.
 
-Several loops run side by side, each with its own SMTP connection; a delivery waiting for
-its next try after a transient failure is simply not due yet, so it blocks nobody.
+New deliveries are handed over in memory the moment they are written (`ready`), so an
+e-mail leaves within milliseconds; a poll of the small queue of pending work picks up what
+no hand-off announced: retries whose time has come, and deliveries of a process that died.
+Several loops run side by side, each with its own SMTP connection, each taking a share of
+what is ready; a delivery waiting for its next try is simply not due yet, blocking nobody.
 """
 
 from __future__ import annotations
@@ -18,13 +21,14 @@ import structlog
 from services.notifications.domain.deliveries import (
     BackoffPolicy,
     Delivery,
+    DeliveryId,
     DeliveryStatus,
     abandon,
     record_failure,
     record_sent,
     unsendable,
 )
-from services.notifications.metrics import DELIVERIES, FAILED, QUEUE_AGE, RETRIED, SENT
+from services.notifications.metrics import FAILED, PENDING, QUEUE_AGE, RETRIED, SENT
 from services.notifications.schedules import finish_step
 from services.notifications.sender import Outcome, SendResult
 from services.notifications.store.deliveries import Claimed, DeliveryStore
@@ -37,6 +41,8 @@ log = structlog.get_logger()
 # 5 s) and write the outcome: within the lease, and within the shutdown grace when the
 # service stops in the middle of a send.
 RECORD_S = 10.0
+# How many ready deliveries one loop claims in one go, at most.
+CHUNK = 20
 
 
 class Sender(Protocol):
@@ -75,11 +81,27 @@ class DeliveryWorker:
         self._stopping = False
         self._poll_s = poll_s
         self._watch_s = watch_s
-        self._wake = asyncio.Event()
+        # Written claimed by this process, with their bytes, and when the lease was taken.
+        self._fresh: dict[DeliveryId, tuple[Claimed, float]] = {}
+        # Found by the poll: to be claimed first.
+        self._ready: dict[DeliveryId, None] = {}
+        self._in_hand: set[DeliveryId] = set()
+        self._signal = asyncio.Event()
+        self._poll_signal = asyncio.Event()
+
+    def ready(self, claimed: Claimed) -> None:
+        """A delivery was just written, claimed for this process: send it now."""
+        self._fresh[claimed.delivery.id] = (claimed, asyncio.get_running_loop().time())
+        self._signal.set()
+
+    def _due(self, delivery_id: DeliveryId) -> None:
+        if delivery_id not in self._in_hand and delivery_id not in self._fresh:
+            self._ready[delivery_id] = None
+            self._signal.set()
 
     def wake(self) -> None:
-        """New deliveries were written: look now rather than at the next poll."""
-        self._wake.set()
+        """Something became due (a resend, a digest): poll the queue now."""
+        self._poll_signal.set()
 
     async def run(self) -> None:
         """Deliver until cancelled; closes the SMTP connections on the way out."""
@@ -89,27 +111,70 @@ class DeliveryWorker:
             async with asyncio.TaskGroup() as loops:
                 for sender in self._senders:
                     loops.create_task(self._loop(sender))
+                loops.create_task(self._poll())
                 loops.create_task(self._watch())
         finally:
             for sender in self._senders:
                 await sender.close()
 
     async def deliver_due(self, sender: Sender | None = None) -> int:
-        """Take every delivery that is due now; returns how many were taken."""
+        """Take everything ready or due now, on one connection; returns how many were taken."""
         chosen = sender or self._senders[0]
+        await self._find_due()
         taken = 0
-        while await finish_step(
-            self._next(chosen), grace_s=self._stop_grace_s, on_cancel=self._cut_sends
-        ):
-            taken += 1
+        while self._fresh or self._ready:
+            taken += await finish_step(
+                self._next(chosen), grace_s=self._stop_grace_s, on_cancel=self._cut_sends
+            )
         return taken
 
-    async def _next(self, sender: Sender) -> bool:
-        claimed = await self._deliveries.claim_due(now=self._clock(), lease_s=self._lease_s)
-        if claimed is None:
-            return False
-        await self.attempt(claimed, sender)
-        return True
+    async def _next(self, sender: Sender) -> int:
+        """Take a share of what is ready and send it; returns how many were taken."""
+        waiting = len(self._fresh) + len(self._ready)
+        share = max(1, min(CHUNK, -(-waiting // len(self._senders))))
+        fresh = self._take_fresh(share)
+        ids = list(self._ready)[: share - len(fresh)]
+        for delivery_id in ids:
+            del self._ready[delivery_id]
+        if not self._ready and not self._fresh:
+            self._signal.clear()
+        self._in_hand.update(ids)
+        self._in_hand.update(c.delivery.id for c in fresh)
+        try:
+            claimed = fresh + await self._deliveries.claim(
+                ids, now=self._clock(), lease_s=self._lease_s
+            )
+            # Each outcome is written as soon as its send is over, without holding up the next
+            # send: the loops' outcomes go out together, a few per database command.
+            recording = []
+            for one in claimed:
+                recording.append(asyncio.ensure_future(self._record(*await self._try(one, sender))))
+            await asyncio.gather(*recording)
+        finally:
+            self._in_hand.difference_update(ids)
+            self._in_hand.difference_update(c.delivery.id for c in fresh)
+        return len(claimed)
+
+    def _take_fresh(self, share: int) -> list[Claimed]:
+        """Deliveries claimed at birth, as long as their lease leaves time for an attempt.
+
+        One whose lease is nearly over (the process was paused, say) is left to the poll,
+        which claims it again: never two attempts at once.
+        """
+        taken = []
+        latest = asyncio.get_running_loop().time() - self._usable_lease_s()
+        for delivery_id in list(self._fresh)[:share]:
+            claimed, at = self._fresh.pop(delivery_id)
+            if at >= latest:
+                taken.append(claimed)
+        return taken
+
+    def _usable_lease_s(self) -> float:
+        return max(self._lease_s - self._attempt_timeout_s - RECORD_S, 0.0)
+
+    async def _find_due(self) -> None:
+        for delivery_id in await self._deliveries.due(now=self._clock(), limit=500):
+            self._due(delivery_id)
 
     async def attempt(self, claimed: Claimed, sender: Sender) -> Delivery:
         """Send once and record what happened, with the outcome event staged in the same write.
@@ -117,12 +182,18 @@ class DeliveryWorker:
         A delivery that cannot be attempted (its e-mail erased, or no attempts left after
         workers died mid-attempt) fails for good instead, so it is never claimed again.
         """
+        return await self._record(*await self._try(claimed, sender))
+
+    async def _try(
+        self, claimed: Claimed, sender: Sender
+    ) -> tuple[Delivery, list[Event], str | None, str]:
+        """One attempt: the delivery as it now stands, its events, the error and why it failed."""
         delivery, to, message = claimed.delivery, claimed.to, claimed.message
         reason = unsendable(delivery, has_message=bool(to and message))
         if reason is not None or not to or not message:
             error = reason or "nothing to send"
             abandoned, event = abandon(delivery, error=error, now=self._clock())
-            return await self._record(abandoned, [event], error=error, failure="abandoned")
+            return abandoned, [event], error, "abandoned"
         result = await self._send(to, message, sender)
         now = self._clock()
         events: list[Event] = []
@@ -141,10 +212,10 @@ class DeliveryWorker:
             if failed is not None:
                 events.append(failed)
         failure = "permanent" if result.outcome is Outcome.PERMANENT else "exhausted"
-        return await self._record(delivery, events, error=result.error, failure=failure)
+        return delivery, events, result.error, failure
 
     async def _record(
-        self, delivery: Delivery, events: list[Event], *, error: str | None, failure: str
+        self, delivery: Delivery, events: list[Event], error: str | None, failure: str
     ) -> Delivery:
         recorded = await self._deliveries.record(
             delivery, self._outbox.stage(events, correlation_id=delivery.event_id)
@@ -153,8 +224,6 @@ class DeliveryWorker:
             # Our lease ran out and another worker took the delivery over; its record stands.
             log.warning("delivery.superseded", delivery_id=delivery.id)
             return delivery
-        if events:
-            self._outbox.wake()
         self._count(delivery, error=error, failure=failure)
         return delivery
 
@@ -189,18 +258,29 @@ class DeliveryWorker:
     async def _loop(self, sender: Sender) -> None:
         while True:
             try:
-                await self.deliver_due(sender)
+                while self._fresh or self._ready:
+                    await finish_step(
+                        self._next(sender), grace_s=self._stop_grace_s, on_cancel=self._cut_sends
+                    )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                # The database is away: the deliveries stay pending, try again after a pause.
+                # The database is away: the deliveries stay pending, found again by the poll.
                 log.warning("delivery.loop_failed", error=str(exc))
-            await self._sleep()
+                await asyncio.sleep(self._poll_s)
+            await self._signal.wait()
 
-    async def _sleep(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), self._poll_s)
-        self._wake.clear()
+    async def _poll(self) -> None:
+        while True:
+            try:
+                await finish_step(self._find_due(), grace_s=self._stop_grace_s)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("delivery.poll_failed", error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poll_signal.wait(), self._poll_s)
+            self._poll_signal.clear()
 
     async def _watch(self) -> None:
         while True:
@@ -213,12 +293,11 @@ class DeliveryWorker:
             await asyncio.sleep(self._watch_s)
 
     async def observe(self) -> None:
-        """Refresh the queue-age and by-status gauges."""
+        """Refresh the gauges of pending work: how much, and how old the oldest is."""
         oldest = await self._deliveries.oldest_pending()
         age = (self._clock() - oldest).total_seconds() if oldest else 0.0
         QUEUE_AGE.set(max(age, 0.0))
-        for status, count in (await self._deliveries.counts()).items():
-            DELIVERIES.labels(status.value).set(count)
+        PENDING.set(await self._deliveries.pending_count())
 
     def _count(self, delivery: Delivery, *, error: str | None, failure: str) -> None:
         """Metrics and a log line for a recorded outcome; `failure` says why, if it failed."""

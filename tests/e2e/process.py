@@ -55,7 +55,7 @@ async def running_service(
         "MONGODB_URI": mongo,
         "MONGODB_DATABASE": database,
         "ENVIRONMENT": "test",
-        "OUTBOX_POLL_INTERVAL_S": "0.5",
+        "OUTBOX_SWEEP_INTERVAL_S": "0.5",
         **env,
     }
     with log.open("wb") as output:

@@ -14,7 +14,7 @@ from fastapi import Body, Depends, Query, Request
 from services.meetings import domain
 from services.meetings.commands import Transition
 from services.meetings.domain import Meeting, MeetingNotFound, Status
-from services.meetings.store import Decide, MeetingStore
+from services.meetings.store import Decide, Known, MeetingStore, Seat, Wanted
 from services.meetings.views import MeetingView
 from shared.auth import Principal, Role, optional_principal, require
 from shared.contracts import meetings as contract
@@ -55,14 +55,42 @@ class Meetings:
         changed, events = await self.store.update(
             meeting_id, addressed, expected_version=expected_version
         )
+        self._log(changed, events)
+        return changed
+
+    async def seat(
+        self,
+        meeting_id: str,
+        decide: Seat,
+        wanted: Wanted,
+        *,
+        expected_version: int | None = None,
+    ) -> domain.Seated:
+        """Decide on the meeting and the registrations it reads; save all with addressed events."""
+
+        def addressed(meeting: Meeting, known: Known) -> domain.Seated:
+            changed, registrations, events = decide(meeting, known)
+            return changed, registrations, [self._address(changed, e) for e in events]
+
+        changed, registrations, events = await self.store.seat(
+            meeting_id, addressed, wanted, expected_version=expected_version
+        )
+        self._log(changed, events)
+        return changed, registrations, events
+
+    def addressed(
+        self, meeting: Meeting, events: list[contract.MeetingEvent]
+    ) -> list[contract.MeetingEvent]:
+        return [self._address(meeting, e) for e in events]
+
+    def _log(self, meeting: Meeting, events: list[contract.MeetingEvent]) -> None:
         if events:
             log.info(
                 "meeting.changed",
-                meeting_id=meeting_id,
-                version=changed.version,
+                meeting_id=meeting.id,
+                version=meeting.version,
                 events=[e.EVENT_TYPE for e in events],
             )
-        return changed
 
     def calendar_url(self, meeting_id: str) -> str:
         return f"{self.base_url}/meetings/{meeting_id}.ics"

@@ -27,7 +27,7 @@ from services.meetings.commands import (
     UpdateMeeting,
 )
 from services.meetings.domain import Meeting, Status
-from services.meetings.store import MeetingFilter
+from services.meetings.store import Known, MeetingFilter, Wanted
 from services.meetings.views import MeetingPage, MeetingSummary, MeetingView
 from shared.contracts.meetings import MeetingKind
 from shared.problems import problem_responses
@@ -100,12 +100,22 @@ async def update_meeting(
     meeting_id: str, body: UpdateMeeting, ctx: Context, who: Secretariat
 ) -> MeetingView:
     now = ctx.clock()
-    meeting = await ctx.apply(
-        meeting_id,
-        lambda m: domain.update(
-            m, body.apply_to(m.details), by=who.subject, now=now, reason=body.reason
-        ),
-        expected_version=body.version,
+    current = await ctx.store.get(meeting_id)
+    # A larger capacity promotes from the waitlist: read as many waiting people as it adds.
+    promotable = domain.seats_needed(current, body.apply_to(current.details))
+
+    def decide(m: Meeting, known: Known) -> domain.Seated:
+        return domain.update(
+            m,
+            body.apply_to(m.details),
+            waiting=known.waiting,
+            by=who.subject,
+            now=now,
+            reason=body.reason,
+        )
+
+    meeting, _, _ = await ctx.seat(
+        meeting_id, decide, Wanted(waiting=promotable), expected_version=body.version
     )
     return view_of(ctx, meeting)
 
@@ -220,12 +230,18 @@ async def record_minutes(
     meeting_id: str, body: RecordMinutes, ctx: Context, who: Secretariat
 ) -> MeetingView:
     now = ctx.clock()
+    checked_in = (
+        await ctx.store.checked_in_organisations(meeting_id)
+        if body.attending_organisations is None
+        else []
+    )
     meeting = await ctx.apply(
         meeting_id,
         lambda m: domain.record_minutes(
             m,
             summary=body.summary,
             attending_organisations=body.attending_organisations,
+            checked_in=checked_in,
             decisions=[d.to_domain() for d in body.decisions],
             follow_ups=body.follow_ups,
             by=who.subject,

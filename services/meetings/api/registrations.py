@@ -26,6 +26,7 @@ from services.meetings.commands import (
     RecordAttendance,
     Register,
 )
+from services.meetings.store import Known, Wanted
 from services.meetings.views import RegistrationReceipt, RegistrationView
 from shared.auth import Principal
 from shared.errors import Forbidden, Invalid, Unauthenticated
@@ -66,40 +67,53 @@ async def register(
     meeting_id: str, body: Register, ctx: Context, response: Response
 ) -> RegistrationReceipt:
     now = ctx.clock()
-    registration_id = domain.RegistrationId(ctx.new_id())
-    person = body.person()
-    meeting = await ctx.apply(
+
+    def decide(meeting: domain.Meeting, arriving: domain.Registration) -> domain.Seated:
+        changed, registrations, events = domain.register(meeting, arriving, now=now)
+        return changed, registrations, ctx.addressed(changed, events)
+
+    registration, created = await ctx.store.register(
         meeting_id,
-        lambda m: domain.register(
-            m,
-            person,
-            registration_id=registration_id,
-            by=f"registration:{registration_id}",
-            now=now,
-        ),
+        body.person(),
+        registration_id=domain.RegistrationId(ctx.new_id()),
+        now=now,
+        decide=decide,
     )
-    registration = meeting.registration_for(person.email)
-    assert registration is not None
-    if registration.id != registration_id:
+    if not created:
         response.status_code = status.HTTP_200_OK
-    response.headers["Location"] = f"/meetings/{meeting.id}/registrations/{registration.id}"
-    return RegistrationReceipt.of(meeting, registration)
+    response.headers["Location"] = f"/meetings/{meeting_id}/registrations/{registration.id}"
+    meeting = await ctx.store.get(meeting_id)
+    positions = await ctx.store.waitlist_positions(meeting, [registration])
+    return RegistrationReceipt.of(registration, positions.get(registration.id))
 
 
 @router.get(
     "/meetings/{meeting_id}/registrations",
     responses=problem_responses(401, 403, 404),
-    summary="The meeting's registrations, in arrival order",
+    summary="The meeting's registrations, in arrival order, a page at a time",
 )
 async def list_registrations(
     meeting_id: str,
     ctx: Context,
     _: Secretariat,
+    response: Response,
     status_: Annotated[Standing | None, Query(alias="status")] = None,
+    after: Annotated[
+        int, Query(ge=0, description="Continue after this request number (the last one seen)")
+    ] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
 ) -> list[RegistrationView]:
     meeting = await ctx.store.get(meeting_id)
-    chosen = [r for r in meeting.registrations if status_ is None or r.status is status_]
-    return RegistrationView.of_many(meeting, chosen)
+    chosen = await ctx.store.list_registrations(
+        meeting_id, status=status_, after=after, limit=limit
+    )
+    if len(chosen) == limit:
+        query = f"after={chosen[-1].request}&limit={limit}"
+        if status_ is not None:
+            query += f"&status={status_.value}"
+        response.headers["Link"] = f'</meetings/{meeting_id}/registrations?{query}>; rel="next"'
+    positions = await ctx.store.waitlist_positions(meeting, chosen, contiguous=True)
+    return RegistrationView.of_many(chosen, positions)
 
 
 @router.post(
@@ -111,12 +125,14 @@ async def approve_registrations(
     meeting_id: str, body: ApproveRegistrations, ctx: Context, who: Secretariat
 ) -> list[RegistrationView]:
     now = ctx.clock()
-    meeting = await ctx.apply(
-        meeting_id, lambda m: domain.approve(m, body.registration_ids, by=who.subject, now=now)
-    )
-    return RegistrationView.of_many(
-        meeting, [meeting.registration(r) for r in body.registration_ids]
-    )
+    ids = list(dict.fromkeys(body.registration_ids))
+
+    def decide(meeting: domain.Meeting, known: Known) -> domain.Seated:
+        pending = [known.registration(meeting_id, r) for r in ids]
+        return domain.approve(meeting, pending, waiting=known.waiting, by=who.subject, now=now)
+
+    meeting, _, _ = await ctx.seat(meeting_id, decide, Wanted(registrations=ids, all_waiting=True))
+    return await _views(ctx, meeting, ids)
 
 
 @router.get(
@@ -129,7 +145,8 @@ async def get_registration(
 ) -> RegistrationView:
     _authorise_registration(ctx, meeting_id, registration_id, viewer, token)
     meeting = await ctx.store.get(meeting_id)
-    return RegistrationView.of(meeting, meeting.registration(registration_id))
+    [view] = await _views(ctx, meeting, [registration_id])
+    return view
 
 
 @router.post(
@@ -148,11 +165,22 @@ async def cancel_registration(
     by = _authorise_registration(ctx, meeting_id, registration_id, viewer, token)
     now = ctx.clock()
     reason = body.reason if body is not None else None
-    meeting = await ctx.apply(
-        meeting_id,
-        lambda m: domain.cancel_registration(m, registration_id, reason=reason, by=by, now=now),
+
+    def decide(meeting: domain.Meeting, known: Known) -> domain.Seated:
+        return domain.cancel_registration(
+            meeting,
+            known.registration(meeting_id, registration_id),
+            waiting=known.waiting,
+            reason=reason,
+            by=by,
+            now=now,
+        )
+
+    meeting, _, _ = await ctx.seat(
+        meeting_id, decide, Wanted(registrations=[registration_id], waiting=1)
     )
-    return RegistrationView.of(meeting, meeting.registration(registration_id))
+    [view] = await _views(ctx, meeting, [registration_id])
+    return view
 
 
 @router.post(
@@ -164,11 +192,19 @@ async def decline_registration(
     meeting_id: str, registration_id: str, body: DeclineRegistration, ctx: Context, who: Secretariat
 ) -> RegistrationView:
     now = ctx.clock()
-    meeting = await ctx.apply(
-        meeting_id,
-        lambda m: domain.decline(m, registration_id, reason=body.reason, by=who.subject, now=now),
-    )
-    return RegistrationView.of(meeting, meeting.registration(registration_id))
+
+    def decide(meeting: domain.Meeting, known: Known) -> domain.Seated:
+        return domain.decline(
+            meeting,
+            known.registration(meeting_id, registration_id),
+            reason=body.reason,
+            by=who.subject,
+            now=now,
+        )
+
+    meeting, _, _ = await ctx.seat(meeting_id, decide, Wanted(registrations=[registration_id]))
+    [view] = await _views(ctx, meeting, [registration_id])
+    return view
 
 
 @router.post(
@@ -180,10 +216,23 @@ async def record_attendance(
     meeting_id: str, body: RecordAttendance, ctx: Context, who: Secretariat
 ) -> list[RegistrationView]:
     now = ctx.clock()
-    meeting = await ctx.apply(
-        meeting_id, lambda m: domain.record_attendance(m, body.marks, by=who.subject, now=now)
-    )
-    return RegistrationView.of_many(meeting, [meeting.registration(r) for r in body.marks])
+    ids = list(body.marks)
+
+    def decide(meeting: domain.Meeting, known: Known) -> domain.Seated:
+        return domain.record_attendance(
+            meeting, list(known.registrations.values()), body.marks, by=who.subject, now=now
+        )
+
+    meeting, _, _ = await ctx.seat(meeting_id, decide, Wanted(registrations=ids))
+    return await _views(ctx, meeting, ids)
+
+
+async def _views(
+    ctx: Meetings, meeting: domain.Meeting, registration_ids: list[str]
+) -> list[RegistrationView]:
+    registrations = [await ctx.store.get_registration(meeting.id, r) for r in registration_ids]
+    positions = await ctx.store.waitlist_positions(meeting, registrations)
+    return RegistrationView.of_many(registrations, positions)
 
 
 def _authorise_registration(

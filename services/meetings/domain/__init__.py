@@ -10,10 +10,13 @@ from services.meetings.domain.lifecycle import (
     plan,
     reschedule,
     schedule,
+    seats_needed,
     update,
 )
 from services.meetings.domain.minutes import MinutesMissing, publish_minutes, record_minutes
 from services.meetings.domain.model import (
+    MAX_CAPACITY,
+    MAX_MARKS,
     Attendance,
     Change,
     Decided,
@@ -35,6 +38,7 @@ from services.meetings.domain.model import (
     RegistrationClosed,
     RegistrationId,
     RegistrationNotFound,
+    Seated,
     Speaker,
     Status,
     Venue,
@@ -44,21 +48,21 @@ from services.meetings.domain.model import (
 )
 from services.meetings.domain.programme import replace_programme
 from services.meetings.domain.registrations import (
-    MAX_REGISTRATIONS,
+    UnknownRegistrations,
     approve,
     cancel_registration,
-    checked_in_organisations,
     decline,
+    promote_from_waitlist,
     record_attendance,
     register,
     waitlist_position,
-    waitlist_positions,
 )
 from services.meetings.domain.states import LIFECYCLE, allowed_actions
 
 __all__ = [
     "LIFECYCLE",
-    "MAX_REGISTRATIONS",
+    "MAX_CAPACITY",
+    "MAX_MARKS",
     "Attendance",
     "Change",
     "Decided",
@@ -81,21 +85,23 @@ __all__ = [
     "RegistrationClosed",
     "RegistrationId",
     "RegistrationNotFound",
+    "Seated",
     "Speaker",
     "Status",
+    "UnknownRegistrations",
     "UpdateRefused",
     "Venue",
     "allowed_actions",
     "approve",
     "cancel",
     "cancel_registration",
-    "checked_in_organisations",
     "decline",
     "hold",
     "in_zone",
     "is_zone",
     "local",
     "plan",
+    "promote_from_waitlist",
     "publish_minutes",
     "record_attendance",
     "record_minutes",
@@ -103,7 +109,7 @@ __all__ = [
     "replace_programme",
     "reschedule",
     "schedule",
+    "seats_needed",
     "update",
     "waitlist_position",
-    "waitlist_positions",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import fields, replace
 from datetime import datetime, timedelta
 
@@ -13,6 +14,8 @@ from services.meetings.domain.model import (
     Meeting,
     MeetingId,
     NotStartedYet,
+    Registration,
+    Seated,
     Status,
     problem,
     zone,
@@ -23,7 +26,7 @@ from services.meetings.domain.states import moved, recorded, require
 from shared.contracts import meetings as contract
 from shared.contracts.meetings import MeetingKind
 from shared.errors import Conflict
-from shared.seating import Standing
+from shared.seating import Seating, Standing
 
 MAX_DURATION = timedelta(days=14)
 
@@ -47,17 +50,30 @@ class UpdateRefused(Conflict):
 def plan(meeting_id: MeetingId, details: Details, *, by: str, now: datetime) -> Meeting:
     """A new meeting, as a draft only the secretariat sees."""
     check(details)
-    draft = Meeting(id=meeting_id, details=details, created_at=now, updated_at=now)
+    draft = Meeting(
+        id=meeting_id,
+        details=details,
+        created_at=now,
+        updated_at=now,
+        seating=Seating(capacity=details.capacity),
+    )
     return recorded(draft, now=now, by=by, action="plan")
 
 
 def update(
-    meeting: Meeting, details: Details, *, by: str, now: datetime, reason: str | None = None
-) -> Decided:
+    meeting: Meeting,
+    details: Details,
+    *,
+    waiting: Sequence[Registration] = (),
+    by: str,
+    now: datetime,
+    reason: str | None = None,
+) -> Seated:
     """Change the meeting's details; on a scheduled meeting, times change only by rescheduling.
 
     A scheduled meeting whose calendar entry changes (title, description, venue, online URL)
-    gets a higher SEQUENCE; other changes (capacity, hosts...) keep it.
+    gets a higher SEQUENCE; other changes (capacity, hosts...) keep it. Seats a larger
+    capacity adds go to the first people on the waitlist (`waiting`, in order).
     """
     require(meeting, "update")
     changed_fields = [
@@ -66,7 +82,7 @@ def update(
         if getattr(details, f.name) != getattr(meeting.details, f.name)
     ]
     if not changed_fields:
-        return meeting, []
+        return meeting, [], []
     check(details)
     if meeting.status is Status.SCHEDULED:
         _check_scheduled_update(meeting, details, changed_fields)
@@ -75,7 +91,14 @@ def update(
     if meeting.status is Status.SCHEDULED and CALENDAR_FIELDS.intersection(changed_fields):
         sequence += 1
     changed = recorded(
-        replace(meeting, details=details, programme=programme, sequence=sequence),
+        replace(
+            meeting,
+            details=details,
+            programme=programme,
+            sequence=sequence,
+            # The seats themselves move below, only once the meeting is announced.
+            seating=replace(meeting.seating, capacity=details.capacity),
+        ),
         now=now,
         by=by,
         action="update",
@@ -83,12 +106,19 @@ def update(
         detail="changed " + ", ".join(changed_fields),
     )
     if meeting.status is not Status.SCHEDULED:
-        return changed, []
-    changed, promotions = promote_from_waitlist(changed, now=now)
+        return changed, [], []
+    changed, promoted, promotions = promote_from_waitlist(changed, waiting=waiting, now=now)
     updated = contract.MeetingUpdated(
         meeting=info(changed), changed_fields=changed_fields, reason=reason, updated_at=now
     )
-    return changed, [updated, *promotions]
+    return changed, promoted, [updated, *promotions]
+
+
+def seats_needed(meeting: Meeting, details: Details) -> int:
+    """How many people from the waitlist a change of capacity may promote."""
+    if details.capacity is None:
+        return meeting.seating.counts.waitlisted
+    return max(details.capacity - meeting.seating.counts.confirmed, 0)
 
 
 def schedule(meeting: Meeting, *, by: str, now: datetime) -> Decided:

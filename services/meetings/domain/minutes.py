@@ -15,7 +15,6 @@ from services.meetings.domain.model import (
     Minutes,
     problem,
 )
-from services.meetings.domain.registrations import checked_in_organisations
 from services.meetings.domain.states import moved, recorded, require
 from shared.contracts import meetings as contract
 from shared.contracts.meetings import DecisionKind
@@ -39,17 +38,18 @@ def record_minutes(
     decisions: Sequence[Decision],
     follow_ups: Sequence[str] = (),
     attending_organisations: Sequence[str] | None = None,
+    checked_in: Sequence[str] = (),
     by: str,
     now: datetime,
 ) -> Decided:
-    """Write or rewrite the minutes; without a list of attending organisations, the
-    check-in provides it."""
+    """Write or rewrite the minutes; without a list of attending organisations, those of
+    the people checked in (`checked_in`) are taken."""
     require(meeting, "record_minutes")
     _check(decisions)
     attending = (
         tuple(attending_organisations)
         if attending_organisations is not None
-        else checked_in_organisations(meeting)
+        else tuple(sorted(set(checked_in)))
     )
     minutes = Minutes(
         summary=summary,

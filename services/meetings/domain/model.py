@@ -1,9 +1,14 @@
-"""The meeting aggregate: details, programme, registrations, minutes and history in one entity."""
+"""The meeting aggregate (details, programme, seating, minutes, history) and its registrations.
+
+A meeting holds the state of its seats (`Seating`: counts and the head of the waitlist),
+never the registrations themselves: each registration is an entity of its own, so a
+meeting with ten thousand registrations costs what a small one does.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from functools import cache
@@ -12,13 +17,19 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from shared.contracts.meetings import DecisionKind, MeetingEvent, MeetingKind
 from shared.errors import Conflict, IllegalTransition, Invalid, NotFound
-from shared.seating import Claim, Standing
+from shared.seating import Attendance as Attendance
+from shared.seating import Seating, Standing, Waiting
 
 MeetingId = NewType("MeetingId", str)
 RegistrationId = NewType("RegistrationId", str)
 ItemId = NewType("ItemId", str)
 
 CALENDAR_UID_DOMAIN = "meetings.partnership"
+
+# Bounds of what one request may ask, not of a meeting's size: a capacity, and the marks of
+# one check-in call.
+MAX_CAPACITY = 100_000
+MAX_MARKS = 1_000
 
 
 class Status(StrEnum):
@@ -41,11 +52,6 @@ class ItemKind(StrEnum):
     SITE_VISIT = "site_visit"
     CLOSING = "closing"
     OTHER = "other"
-
-
-class Attendance(StrEnum):
-    ATTENDED = "attended"
-    NO_SHOW = "no_show"
 
 
 @dataclass(frozen=True)
@@ -105,19 +111,45 @@ class Person:
 
 
 @dataclass(frozen=True)
+class Change:
+    """One line of a meeting's or a registration's history: who did what, when, and why."""
+
+    at: datetime
+    by: str
+    action: str
+    reason: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
 class Registration:
     id: RegistrationId
-    request: int  # 1, 2, 3... per meeting, in arrival order: it decides seats and the waitlist
+    meeting_id: MeetingId
     person: Person
-    status: Standing
     requested_at: datetime
     changed_at: datetime
+    # None while the request waits for its seat to be decided (it has no order yet).
+    status: Standing | None = None
+    # 1, 2, 3... per meeting, in arrival order: it decides seats and the waitlist.
+    request: int = 0
     attendance: Attendance | None = None
     reason: str | None = None
+    history: tuple[Change, ...] = ()
+    # The version the entity was read at; the store writes only if it is still current.
+    version: int = 0
 
     @property
     def active(self) -> bool:
-        return self.status in (Standing.PENDING, Standing.CONFIRMED, Standing.WAITLISTED)
+        return self.status is None or self.status in (
+            Standing.PENDING,
+            Standing.CONFIRMED,
+            Standing.WAITLISTED,
+        )
+
+    @property
+    def claim(self) -> Waiting:
+        """The registration as the seating knows it: its order and its id."""
+        return Waiting(self.request, self.id)
 
 
 @dataclass(frozen=True)
@@ -139,17 +171,6 @@ class Minutes:
 
 
 @dataclass(frozen=True)
-class Change:
-    """One line of the meeting's history: who did what, when, and why."""
-
-    at: datetime
-    by: str
-    action: str
-    reason: str | None = None
-    detail: str | None = None
-
-
-@dataclass(frozen=True)
 class Meeting:
     id: MeetingId
     details: Details
@@ -158,13 +179,14 @@ class Meeting:
     status: Status = Status.DRAFT
     sequence: int = 0
     programme: tuple[ProgrammeItem, ...] = ()
-    registrations: tuple[Registration, ...] = ()
-    requests_made: int = 0
+    seating: Seating = field(default_factory=Seating)
     minutes: Minutes | None = None
     cancellation_reason: str | None = None
     history: tuple[Change, ...] = ()
-    # The version the entity was read at; the store writes only if it is still current.
+    # The versions the entity was read at; the store writes only if they are still current.
+    # Registrations move only the seating's, so a secretariat's edit never races them.
     version: int = 0
+    seating_version: int = 0
 
     @property
     def calendar_uid(self) -> str:
@@ -173,24 +195,8 @@ class Meeting:
         # service and the feed's entry are then one entry in a person's calendar.
         return f"{self.id}@{CALENDAR_UID_DOMAIN}"
 
-    def registration(self, registration_id: str) -> Registration:
-        """The registration with this id; NotFound otherwise."""
-        found = next((r for r in self.registrations if r.id == registration_id), None)
-        if found is None:
-            raise RegistrationNotFound(self.id, registration_id)
-        return found
-
-    def registration_for(self, email: str) -> Registration | None:
-        """The person's latest registration, matching the e-mail address case-insensitively."""
-        key = email.casefold()
-        matches = [r for r in self.registrations if r.person.email.casefold() == key]
-        return matches[-1] if matches else None
-
     def count(self, status: Standing) -> int:
-        return sum(1 for r in self.registrations if r.status is status)
-
-    def claims(self) -> list[Claim]:
-        return [Claim(key=r.id, order=r.request, standing=r.status) for r in self.registrations]
+        return int(getattr(self.seating.counts, status.value))
 
 
 class MeetingNotFound(NotFound):
@@ -292,4 +298,7 @@ def local(moment: datetime, name: str) -> datetime:
     return moment.astimezone(zone(name))
 
 
+# What a decision on the meeting alone returns: the meeting, and the events it caused.
 Decided = tuple[Meeting, list[MeetingEvent]]
+# What a decision on its registrations returns: also every registration it changed.
+Seated = tuple[Meeting, list[Registration], list[MeetingEvent]]

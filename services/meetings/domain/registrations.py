@@ -1,31 +1,31 @@
-"""Registrations: seats up to the capacity, a first-come waitlist, approval when moderated."""
+"""Registrations: seats up to the capacity, a first-come waitlist, approval when moderated.
+
+Each decision takes the meeting (with its seating) and the registrations it concerns, as
+the store read them, and returns the meeting, the registrations it changed and the events.
+Promotions need the first people on the waitlist: callers pass them as `waiting`, in order.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
 from services.meetings.domain.events import info, registrant
 from services.meetings.domain.model import (
-    Attendance,
-    Decided,
+    Change,
     Meeting,
-    Person,
     Registration,
     RegistrationClosed,
-    RegistrationId,
+    Seated,
     Status,
     local,
 )
 from services.meetings.domain.states import recorded, require
 from shared import seating
 from shared.contracts import meetings as contract
-from shared.errors import IllegalTransition
-from shared.seating import Standing
-
-# One document holds the meeting and its registrations; this keeps it far below 16 MB.
-MAX_REGISTRATIONS = 2000
+from shared.errors import IllegalTransition, Invalid
+from shared.seating import Attendance, Move, Standing
 
 # What each standing of a registration allows.
 REGISTRATION_ACTIONS: dict[Standing, frozenset[str]] = {
@@ -37,150 +37,180 @@ REGISTRATION_ACTIONS: dict[Standing, frozenset[str]] = {
 }
 
 
-def register(
-    meeting: Meeting,
-    person: Person,
-    *,
-    registration_id: RegistrationId,
-    by: str,
-    now: datetime,
-) -> Decided:
-    """Register a person; the same e-mail address again gets the existing registration."""
-    existing = meeting.registration_for(person.email)
-    if existing is not None and existing.status is not Standing.CANCELLED:
-        return meeting, []
+def register(meeting: Meeting, arriving: Registration, *, now: datetime) -> Seated:
+    """Give a new request its place: its order, and a seat, a waitlist place or approval."""
     _require_open(meeting, now=now)
-    if len(meeting.registrations) >= MAX_REGISTRATIONS:
-        raise RegistrationClosed(
-            meeting.id, f"the meeting has reached its limit of {MAX_REGISTRATIONS} registrations"
+    seated, move = seating.request(
+        meeting.seating, arriving.id, moderated=meeting.details.requires_approval
+    )
+    changed = replace(meeting, seating=seated)
+    registration = _moved(
+        arriving, move, now=now, by=f"registration:{arriving.id}", action="register"
+    )
+    if move.after is Standing.PENDING:
+        event: contract.MeetingEvent = contract.RegistrationRequested(
+            meeting=info(changed), registration=registrant(registration), requested_at=now
         )
-    details = meeting.details
-    standing = (
-        Standing.PENDING
-        if details.requires_approval
-        else seating.admit(meeting.claims(), capacity=details.capacity)
-    )
-    registration = Registration(
-        id=registration_id,
-        request=meeting.requests_made + 1,
-        person=person,
-        status=standing,
-        requested_at=now,
-        changed_at=now,
-    )
-    changed = recorded(
-        replace(
-            meeting,
-            registrations=(*meeting.registrations, registration),
-            requests_made=registration.request,
-        ),
-        now=now,
-        by=by,
-        action="register",
-        detail=f"registration {registration_id}: {standing}",
-    )
-    if standing is Standing.PENDING:
-        return changed, [
-            contract.RegistrationRequested(
-                meeting=info(changed), registration=registrant(registration), requested_at=now
-            )
-        ]
-    return changed, _announce(changed, {registration_id: standing}, previous=meeting, now=now)
+        return changed, [registration], [event]
+    return changed, [registration], _announce(changed, [move], {arriving.id: registration}, now=now)
 
 
 def approve(
-    meeting: Meeting, registration_ids: Collection[str], *, by: str, now: datetime
-) -> Decided:
-    """Admit pending registrations, by the seating rules, in the order they were requested."""
+    meeting: Meeting,
+    pending: Sequence[Registration],
+    *,
+    waiting: Sequence[Registration],
+    by: str,
+    now: datetime,
+) -> Seated:
+    """Admit pending registrations, by the seating rules, in the order they were requested.
+
+    `waiting` is the whole waitlist, so an approved request takes its place by order in it.
+    """
     _require_scheduled(meeting)
-    for registration_id in registration_ids:
-        _require_action(meeting.registration(registration_id), "approve")
-    moves = seating.approve(meeting.claims(), registration_ids, capacity=meeting.details.capacity)
-    return _moved(meeting, moves, by=by, now=now, action="approve_registrations")
+    for registration in pending:
+        _require_action(registration, "approve")
+    seated, moves = seating.approve(
+        meeting.seating, [r.claim for r in pending], waiting=[w.claim for w in waiting]
+    )
+    return _apply(
+        replace(meeting, seating=seated),
+        moves,
+        {r.id: r for r in pending},
+        by=by,
+        now=now,
+        action="approve",
+    )
 
 
 def decline(
-    meeting: Meeting, registration_id: str, *, reason: str, by: str, now: datetime
-) -> Decided:
+    meeting: Meeting, registration: Registration, *, reason: str, by: str, now: datetime
+) -> Seated:
     """Turn down a pending registration, saying why."""
     _require_scheduled(meeting)
-    _require_action(meeting.registration(registration_id), "decline")
-    moves = {registration_id: Standing.DECLINED}
-    return _moved(meeting, moves, by=by, now=now, action="decline_registration", reason=reason)
+    _require_action(registration, "decline")
+    seated, move = seating.decline(meeting.seating, registration.claim)
+    return _apply(
+        replace(meeting, seating=seated),
+        [move],
+        {registration.id: registration},
+        by=by,
+        now=now,
+        action="decline",
+        reason=reason,
+    )
 
 
 def cancel_registration(
-    meeting: Meeting, registration_id: str, *, reason: str | None, by: str, now: datetime
-) -> Decided:
+    meeting: Meeting,
+    registration: Registration,
+    *,
+    waiting: Sequence[Registration],
+    reason: str | None,
+    by: str,
+    now: datetime,
+) -> Seated:
     """Withdraw a registration; the seat it frees goes to the first person on the waitlist."""
-    registration = meeting.registration(registration_id)
     if registration.status is Standing.CANCELLED:
-        return meeting, []
+        return meeting, [], []
     _require_scheduled(meeting)
     _require_action(registration, "cancel")
-    moves = seating.release(meeting.claims(), registration_id, capacity=meeting.details.capacity)
-    return _moved(meeting, moves, by=by, now=now, action="cancel_registration", reason=reason)
+    assert registration.status is not None
+    seated, moves = seating.release(
+        meeting.seating, registration.claim, standing=registration.status
+    )
+    known: dict[str, Registration] = {registration.id: registration}
+    known |= {w.id: w for w in waiting}
+    return _apply(
+        replace(meeting, seating=seated),
+        moves,
+        known,
+        by=by,
+        now=now,
+        action="cancel",
+        reason=reason,
+    )
 
 
-def promote_from_waitlist(meeting: Meeting, *, now: datetime) -> Decided:
+def promote_from_waitlist(
+    meeting: Meeting, *, waiting: Sequence[Registration], now: datetime
+) -> Seated:
     """Fill free seats (after the capacity grew) from the waitlist, first request first."""
-    moves = seating.fill(meeting.claims(), capacity=meeting.details.capacity)
+    seated, moves = seating.fill(meeting.seating)
     if not moves:
-        return meeting, []
-    changed = _apply(meeting, moves, now=now)
-    return changed, _announce(changed, moves, previous=meeting, now=now)
+        return meeting, [], []
+    return _apply(
+        replace(meeting, seating=seated),
+        moves,
+        {w.id: w for w in waiting},
+        by="waitlist",
+        now=now,
+        action="promote",
+    )
 
 
 def record_attendance(
-    meeting: Meeting, marks: Mapping[str, Attendance], *, by: str, now: datetime
-) -> Decided:
+    meeting: Meeting,
+    registrations: Sequence[Registration],
+    marks: Mapping[str, Attendance],
+    *,
+    by: str,
+    now: datetime,
+) -> Seated:
     """Check-in after the meeting: who attended and who did not show up."""
     require(meeting, "record_attendance")
-    for registration_id in marks:
-        _require_action(meeting.registration(registration_id), "record_attendance")
-    registrations = tuple(
-        replace(r, attendance=marks[r.id], changed_at=now)
-        if r.id in marks and r.attendance is not marks[r.id]
-        else r
-        for r in meeting.registrations
-    )
-    if registrations == meeting.registrations:
-        return meeting, []
-    attended = sum(1 for a in marks.values() if a is Attendance.ATTENDED)
-    changed = recorded(
-        replace(meeting, registrations=registrations),
+    known: dict[str, Registration] = {r.id: r for r in registrations}
+    missing = [key for key in marks if key not in known]
+    if missing:
+        raise UnknownRegistrations(meeting.id, missing)
+    changed: list[Registration] = []
+    seated = meeting.seating
+    for key, mark in marks.items():
+        registration = known[key]
+        _require_action(registration, "record_attendance")
+        if registration.attendance is mark:
+            continue
+        seated = seating.attend(seated, registration.attendance, mark)
+        changed.append(
+            _noted(
+                replace(registration, attendance=mark, changed_at=now),
+                now=now,
+                by=by,
+                action="record_attendance",
+                detail=mark.value,
+            )
+        )
+    if not changed:
+        return meeting, [], []
+    attended = sum(1 for r in changed if r.attendance is Attendance.ATTENDED)
+    noted = recorded(
+        replace(meeting, seating=seated),
         now=now,
         by=by,
         action="record_attendance",
-        detail=f"{attended} attended, {len(marks) - attended} no-show",
+        detail=f"{attended} attended, {len(changed) - attended} no-show",
     )
-    return changed, []
+    return noted, changed, []
 
 
-def checked_in_organisations(meeting: Meeting) -> tuple[str, ...]:
-    """The organisations of everyone checked in as attended, to prefill the minutes."""
-    return tuple(
-        sorted(
-            {
-                r.person.organisation
-                for r in meeting.registrations
-                if r.attendance is Attendance.ATTENDED and r.person.organisation
-            }
+def _summary(moves: Sequence[Move]) -> str:
+    standings = [m.after.value for m in moves]
+    return ", ".join(f"{standings.count(s)} {s}" for s in dict.fromkeys(standings))
+
+
+def waitlist_position(meeting: Meeting, registration: Registration) -> int | None:
+    """The registration's place in the queue if the seating knows it (1: next to be promoted)."""
+    if registration.status is not Standing.WAITLISTED:
+        return None
+    return meeting.seating.position(registration.request)
+
+
+class UnknownRegistrations(Invalid):
+    def __init__(self, meeting_id: str, keys: Sequence[str]) -> None:
+        super().__init__(
+            f"meeting {meeting_id} has no registration {', '.join(keys)}",
+            errors=[{"field": f"marks.{key}", "reason": "no such registration"} for key in keys],
         )
-    )
-
-
-def waitlist_position(meeting: Meeting, registration_id: str) -> int | None:
-    return seating.waitlist_position(meeting.claims(), registration_id)
-
-
-def waitlist_positions(meeting: Meeting) -> dict[str, int]:
-    """Every waiting registration's place in the queue, 1 for the next to be promoted."""
-    waiting = sorted(
-        (r for r in meeting.registrations if r.status is Standing.WAITLISTED),
-        key=lambda r: r.request,
-    )
-    return {r.id: position for position, r in enumerate(waiting, start=1)}
 
 
 def _require_open(meeting: Meeting, *, now: datetime) -> None:
@@ -209,71 +239,95 @@ def _require_scheduled(meeting: Meeting) -> None:
 
 
 def _require_action(registration: Registration, action: str) -> None:
-    allowed = REGISTRATION_ACTIONS[registration.status]
+    allowed = REGISTRATION_ACTIONS[registration.status] if registration.status else frozenset()
     if action not in allowed:
         raise IllegalTransition(
-            "registration", current=registration.status.value, action=action, allowed=allowed
+            "registration",
+            current=registration.status.value if registration.status else "requested",
+            action=action,
+            allowed=allowed,
         )
 
 
-def _moved(
+def _apply(
     meeting: Meeting,
-    moves: dict[str, Standing],
+    moves: Sequence[Move],
+    known: Mapping[str, Registration],
     *,
     by: str,
     now: datetime,
     action: str,
     reason: str | None = None,
-) -> Decided:
-    changed = recorded(
-        _apply(meeting, moves, now=now, reason=reason),
-        now=now,
-        by=by,
-        action=action,
-        reason=reason,
-        detail=", ".join(f"registration {key}: {standing}" for key, standing in moves.items()),
-    )
-    return changed, _announce(changed, moves, previous=meeting, now=now, reason=reason)
-
-
-def _apply(
-    meeting: Meeting, moves: Mapping[str, Standing], *, now: datetime, reason: str | None = None
-) -> Meeting:
-    def moved(r: Registration) -> Registration:
-        standing = moves[r.id]
-        withdrawn = standing in (Standing.CANCELLED, Standing.DECLINED)
-        return replace(r, status=standing, changed_at=now, reason=reason if withdrawn else None)
-
-    return replace(
+) -> Seated:
+    changed = {
+        move.key: _moved(known[move.key], move, now=now, by=by, action=action, reason=reason)
+        for move in moves
+    }
+    return (
         meeting,
-        registrations=tuple(moved(r) if r.id in moves else r for r in meeting.registrations),
+        list(changed.values()),
+        _announce(meeting, moves, changed, now=now, reason=reason),
     )
+
+
+def _moved(
+    registration: Registration,
+    move: Move,
+    *,
+    now: datetime,
+    by: str,
+    action: str,
+    reason: str | None = None,
+) -> Registration:
+    withdrawn = move.after in (Standing.CANCELLED, Standing.DECLINED)
+    moved = replace(
+        registration,
+        request=move.order,
+        status=move.after,
+        changed_at=now,
+        reason=reason if withdrawn else None,
+    )
+    return _noted(moved, now=now, by=by, action=action, reason=reason, detail=move.after.value)
+
+
+def _noted(
+    registration: Registration,
+    *,
+    now: datetime,
+    by: str,
+    action: str,
+    reason: str | None = None,
+    detail: str | None = None,
+) -> Registration:
+    change = Change(at=now, by=by, action=action, reason=reason, detail=detail)
+    return replace(registration, history=(*registration.history, change))
 
 
 def _announce(
     meeting: Meeting,
-    moves: Mapping[str, Standing],
+    moves: Sequence[Move],
+    registrations: Mapping[str, Registration],
     *,
-    previous: Meeting,
     now: datetime,
     reason: str | None = None,
 ) -> list[contract.MeetingEvent]:
     """One event per registration whose standing changed, in the order the rules moved them."""
-    was: dict[str, Standing] = {r.id: r.status for r in previous.registrations}
     events: list[contract.MeetingEvent] = []
-    for key, standing in moves.items():
-        about = {"meeting": info(meeting), "registration": registrant(meeting.registration(key))}
-        match standing:
-            case Standing.CONFIRMED if was.get(key) is Standing.WAITLISTED:
+    for move in moves:
+        about = {
+            "meeting": info(meeting),
+            "registration": registrant(registrations[move.key]),
+        }
+        match move.after:
+            case Standing.CONFIRMED if move.before is Standing.WAITLISTED:
                 events.append(contract.RegistrationPromoted(**about, promoted_at=now))
             case Standing.CONFIRMED:
                 events.append(contract.RegistrationConfirmed(**about, confirmed_at=now))
             case Standing.WAITLISTED:
-                position = waitlist_position(meeting, key)
-                assert position is not None
+                assert move.position is not None
                 events.append(
                     contract.RegistrationWaitlisted(
-                        **about, waitlist_position=position, waitlisted_at=now
+                        **about, waitlist_position=move.position, waitlisted_at=now
                     )
                 )
             case Standing.CANCELLED:

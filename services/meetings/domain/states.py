@@ -7,6 +7,10 @@ from datetime import datetime
 
 from services.meetings.domain.model import Change, Meeting, MeetingStateConflict, Status
 
+# A meeting keeps its latest changes; each registration keeps its own, so no document
+# grows with the number of people (the events on Kafka are the complete record).
+HISTORY_KEPT = 200
+
 # draft → scheduled → held → minutes_published; draft/scheduled → cancelled.
 LIFECYCLE: dict[Status, dict[str, Status]] = {
     Status.DRAFT: {"schedule": Status.SCHEDULED, "cancel": Status.CANCELLED},
@@ -65,4 +69,4 @@ def recorded(
 ) -> Meeting:
     """The meeting with one more line of history."""
     change = Change(at=now, by=by, action=action, reason=reason, detail=detail)
-    return replace(meeting, history=(*meeting.history, change), updated_at=now)
+    return replace(meeting, history=(*meeting.history, change)[-HISTORY_KEPT:], updated_at=now)

@@ -15,6 +15,7 @@ from services.notifications.store.occasions import (
     OccasionStore,
     ReminderStore,
 )
+from shared.outbox import Outbox
 from shared.storage import Document
 
 
@@ -36,12 +37,12 @@ class MongoStores(Stores):
     digests: MongoDigests
 
     @classmethod
-    def of(cls, db: AsyncDatabase[Document]) -> MongoStores:
+    def of(cls, db: AsyncDatabase[Document], outbox: Outbox) -> MongoStores:
         return cls(
             directory=MongoDirectory(db),
             occasions=MongoOccasions(db),
             reminders=MongoReminders(db),
-            deliveries=MongoDeliveries(db),
+            deliveries=MongoDeliveries(db, outbox),
             digests=MongoDigests(db),
         )
 

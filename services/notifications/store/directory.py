@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from services.notifications.domain.directory import (
     MAX_ID_CLASHES,
@@ -28,8 +29,9 @@ from services.notifications.domain.directory import (
     SubscriptionId,
     with_next_id,
 )
+from shared.batching import Batcher
 from shared.errors import Conflict, NotFound
-from shared.storage import Document, is_duplicate_key
+from shared.storage import Document, duplicate_positions, is_duplicate_key
 
 
 class DirectoryStore(Protocol):
@@ -74,6 +76,9 @@ class MongoDirectory:
         self._organisations = db["organisations"]
         self._contacts = db["contacts"]
         self._subscriptions = db["subscriptions"]
+        # Every event names people by address: their lookups go out together.
+        self._by_key = Batcher(self._find_by_keys)
+        self._add = Batcher(self._add_many)
 
     async def create_indexes(self) -> None:
         await self._contacts.create_index("email_key", unique=True)
@@ -133,6 +138,21 @@ class MongoDirectory:
         An erased contact with the address is replaced (under its id); an id taken by a
         contact that has since changed its address is passed over for the next one.
         """
+        return await self._add(contact)
+
+    async def _add_many(self, contacts: Sequence[Contact]) -> list[Contact | None]:
+        # Most are new people: one insert for all, the careful way only for the others.
+        refused: set[int] = set()
+        try:
+            await self._contacts.insert_many([contact_doc(c) for c in contacts], ordered=False)
+        except BulkWriteError as error:
+            refused = duplicate_positions(error)
+        return [
+            await self._add_one(contact) if index in refused else contact
+            for index, contact in enumerate(contacts)
+        ]
+
+    async def _add_one(self, contact: Contact) -> Contact | None:
         for clash in range(MAX_ID_CLASHES):
             candidate = with_next_id(contact, clash)
             try:
@@ -180,14 +200,19 @@ class MongoDirectory:
         return contact_of(doc)
 
     async def find_contact(self, email_key: str) -> Contact | None:
-        doc = await self._contacts.find_one({"email_key": email_key})
+        doc = await self._by_key(email_key)
         if doc is None or doc.get("erased"):
             return None
         return contact_of(doc)
 
     async def is_erased(self, email_key: str) -> bool:
-        doc = await self._contacts.find_one({"email_key": email_key}, {"erased": 1})
+        doc = await self._by_key(email_key)
         return bool(doc and doc.get("erased"))
+
+    async def _find_by_keys(self, keys: Sequence[str]) -> list[Document | None]:
+        cursor = self._contacts.find({"email_key": {"$in": list(set(keys))}})
+        found = {doc["email_key"]: doc async for doc in cursor}
+        return [found.get(key) for key in keys]
 
     async def get_contacts(self, contact_ids: Iterable[ContactId]) -> list[Contact]:
         ids = list(dict.fromkeys(contact_ids))

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING, DeleteOne, ReplaceOne, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.notifications.domain.directory import ContactId, EntityKind, EntityRef
 from services.notifications.domain.occasions import Occasion, OccasionStatus, latest
 from services.notifications.domain.reminders import Reminder, ReminderStatus
+from shared.batching import Batcher
 from shared.storage import Document
 
 
@@ -40,6 +43,10 @@ class MongoOccasions:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._occasions = db["occasions"]
         self._participants = db["participants"]
+        self._get = Batcher(self._get_many)
+        self._put = Batcher(self._put_many)
+        # One ordered bulk write: a confirmation and a cancellation keep their order.
+        self._participation = Batcher(self._write_participations)
 
     async def create_indexes(self) -> None:
         await self._participants.create_index("entity")
@@ -50,26 +57,45 @@ class MongoOccasions:
         current = await self.get(occasion.entity)
         kept = latest(current, occasion)
         if kept != current:
-            await self._occasions.replace_one(
-                {"_id": kept.entity.key}, occasion_doc(kept), upsert=True
-            )
+            await self._put(occasion_doc(kept))
         return kept
 
+    async def _put_many(self, docs: Sequence[Document]) -> list[None]:
+        await _replace_latest(self._occasions, docs)
+        return [None] * len(docs)
+
     async def get(self, entity: EntityRef) -> Occasion | None:
-        doc = await self._occasions.find_one({"_id": entity.key})
+        doc = await self._get(entity.key)
         return occasion_of(doc) if doc else None
+
+    async def _get_many(self, keys: Sequence[str]) -> list[Document | None]:
+        cursor = self._occasions.find({"_id": {"$in": list(set(keys))}})
+        found = {doc["_id"]: doc async for doc in cursor}
+        return [found.get(key) for key in keys]
 
     async def add_participant(
         self, entity: EntityRef, *, registration_id: str, contact_id: ContactId
     ) -> None:
-        await self._participants.replace_one(
-            {"_id": _participant_id(entity, registration_id)},
-            {"entity": entity.key, "registration_id": registration_id, "contact_id": contact_id},
-            upsert=True,
+        await self._participation(
+            ReplaceOne(
+                {"_id": _participant_id(entity, registration_id)},
+                {
+                    "entity": entity.key,
+                    "registration_id": registration_id,
+                    "contact_id": contact_id,
+                },
+                upsert=True,
+            )
         )
 
     async def remove_participant(self, entity: EntityRef, *, registration_id: str) -> None:
-        await self._participants.delete_one({"_id": _participant_id(entity, registration_id)})
+        await self._participation(DeleteOne({"_id": _participant_id(entity, registration_id)}))
+
+    async def _write_participations(
+        self, writes: Sequence[ReplaceOne[Document] | DeleteOne]
+    ) -> list[None]:
+        await self._participants.bulk_write(list(writes), ordered=True)
+        return [None] * len(writes)
 
     async def participants(self, entity: EntityRef) -> list[ContactId]:
         cursor = self._participants.find({"entity": entity.key}).sort("_id", ASCENDING)
@@ -92,17 +118,28 @@ class MongoReminders:
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._reminders = db["reminders"]
+        self._get = Batcher(self._get_many)
+        self._put = Batcher(self._put_many)
 
     async def create_indexes(self) -> None:
         await self._reminders.create_index([("status", ASCENDING), ("due_at", ASCENDING)])
         await self._reminders.create_index("entity")
 
     async def get(self, reminder_id: str) -> Reminder | None:
-        doc = await self._reminders.find_one({"_id": reminder_id})
+        doc = await self._get(reminder_id)
         return reminder_of(doc) if doc else None
 
+    async def _get_many(self, ids: Sequence[str]) -> list[Document | None]:
+        cursor = self._reminders.find({"_id": {"$in": list(set(ids))}})
+        found = {doc["_id"]: doc async for doc in cursor}
+        return [found.get(i) for i in ids]
+
     async def save(self, reminder: Reminder) -> None:
-        await self._reminders.replace_one({"_id": reminder.id}, reminder_doc(reminder), upsert=True)
+        await self._put(reminder_doc(reminder))
+
+    async def _put_many(self, docs: Sequence[Document]) -> list[None]:
+        await _replace_latest(self._reminders, docs)
+        return [None] * len(docs)
 
     async def save_fired(self, sent: Reminder, *, claimed: Reminder) -> bool:
         """Record a fired reminder, unless it was moved since it was claimed; False then.
@@ -137,6 +174,16 @@ class MongoReminders:
             return_document=ReturnDocument.AFTER,
         )
         return reminder_of(doc) if doc else None
+
+
+async def _replace_latest(collection: AsyncCollection[Document], docs: Sequence[Document]) -> None:
+    # Events about one meeting handled side by side write the same facts: once is enough,
+    # and the last call wins, as if they had run one after the other.
+    latest_docs = {doc["_id"]: doc for doc in docs}
+    await collection.bulk_write(
+        [ReplaceOne({"_id": i}, doc, upsert=True) for i, doc in latest_docs.items()],
+        ordered=True,
+    )
 
 
 def _participant_id(entity: EntityRef, registration_id: str) -> str:

@@ -34,7 +34,7 @@ def settings_for(kafka: Kafka, mongo: Mongo, database: str) -> MeetingsSettings:
         kafka_bootstrap_servers=kafka.bootstrap,
         mongodb_uri=mongo.uri,  # type: ignore[arg-type]
         mongodb_database=database,
-        outbox_poll_interval_s=0.2,
+        outbox_sweep_interval_s=0.2,
         public_base_url=BASE_URL,
     )
 

@@ -130,7 +130,6 @@ async def test_a_meeting_goes_through_its_whole_lifecycle_and_each_step_is_publi
         "schedule",
         "replace_programme",
         "reschedule",
-        "register",
         "hold",
         "record_attendance",
         "record_minutes",

@@ -83,7 +83,7 @@ def settings_for(
         "delivery_attempt_timeout_s": 5.0,
         "reminder_poll_s": 0.2,
         "digest_poll_s": 3600.0,
-        "outbox_poll_interval_s": 0.2,
+        "outbox_sweep_interval_s": 0.2,
         "seed_directory": True,
     }
     return NotificationSettings(**(values | overrides))

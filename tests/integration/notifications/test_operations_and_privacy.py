@@ -99,7 +99,7 @@ async def test_prometheus_counts_sent_emails_and_the_queue_age(
 
     assert 'notifications_sent_total{template="registration_confirmed"}' in metrics
     assert "notifications_queue_age_seconds 0.0" in metrics
-    assert 'notifications_deliveries{status="sent"}' in metrics
+    assert "notifications_pending_deliveries 0.0" in metrics
 
 
 async def test_a_contact_exports_their_data_then_erases_it_and_gets_nothing_more(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -30,7 +30,12 @@ from services.notifications.domain.occasions import occasion_of
 from services.notifications.domain.reminders import Reminder, ReminderStatus, fire
 from services.notifications.letters import Letter
 from services.notifications.store import MongoStores, Stores
-from services.notifications.store.deliveries import DeliveryQuery, MongoDeliveries
+from services.notifications.store.deliveries import (
+    HANDOFF_GRACE,
+    Claimed,
+    DeliveryQuery,
+    MongoDeliveries,
+)
 from services.notifications.worker import DeliveryWorker
 from shared.contracts.notifications import NotificationFailed
 from shared.errors import Conflict, NotFound
@@ -51,7 +56,7 @@ async def stores(request: pytest.FixtureRequest, mongo: Mongo) -> AsyncIterator[
         return
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo.uri, tz_aware=True)
     try:
-        found = MongoStores.of(client[unique_name("store").replace("-", "_")])
+        found = MongoStores.of(client[unique_name("store").replace("-", "_")], OUTBOX)
         await found.create_indexes()
         yield found
     finally:
@@ -83,14 +88,14 @@ LETTER = Letter(
 OUTBOX = Outbox(source="/partnership/notifications", clock=lambda: b.NOW)
 
 
-def worker_over(stores: Stores, sender: RecordingSender) -> DeliveryWorker:
+def worker_over(stores: Stores, sender: RecordingSender, *, at: datetime = b.NOW) -> DeliveryWorker:
     return DeliveryWorker(
         stores.deliveries,
         [sender],
         OUTBOX,
         return_path="bounces@inclusion.example.org",
         policy=b.POLICY,
-        clock=lambda: b.NOW,
+        clock=lambda: at,
         rng=b.seeded_rng(),
     )
 
@@ -118,64 +123,86 @@ async def test_a_delivery_is_recorded_once(stores: Stores) -> None:
     assert await stores.deliveries.exists(a_delivery().id)
 
 
+async def take(stores: Stores, delivery_id: d.DeliveryId, *, at: datetime = b.NOW) -> Claimed:
+    """Claim one delivery by id, as the worker does with those handed to it."""
+    claimed = await stores.deliveries.claim([delivery_id], now=at, lease_s=60)
+    assert len(claimed) == 1
+    return claimed[0]
+
+
+async def retry_later(stores: Stores, delivery_id: d.DeliveryId, *, at: datetime) -> None:
+    """Claim the delivery and record a transient failure whose retry is due at `at`."""
+    claimed = await take(stores, delivery_id)
+    waiting = replace(claimed.delivery, next_attempt_at=at, last_error="421 try later")
+    assert await stores.deliveries.record(waiting, [])
+
+
 async def test_claiming_counts_the_attempt_and_hands_out_the_stored_bytes(stores: Stores) -> None:
     await stores.deliveries.add_once(a_delivery(), LETTER)
 
-    claimed = await stores.deliveries.claim_due(now=b.NOW, lease_s=60)
+    claimed = await take(stores, a_delivery().id)
 
-    assert claimed is not None
     assert claimed.delivery.attempts == 1
     assert (claimed.to, claimed.message) == (LETTER.to, LETTER.message)
 
 
 async def test_a_claimed_delivery_is_not_claimed_again_while_leased(stores: Stores) -> None:
     await stores.deliveries.add_once(a_delivery(), LETTER)
-    await stores.deliveries.claim_due(now=b.NOW, lease_s=60)
+    await take(stores, a_delivery().id)
 
-    assert await stores.deliveries.claim_due(now=b.NOW + timedelta(seconds=30), lease_s=60) is None
-    again = await stores.deliveries.claim_due(now=b.NOW + timedelta(seconds=61), lease_s=60)
-    assert again is not None
+    held = await stores.deliveries.claim(
+        [a_delivery().id], now=b.NOW + timedelta(seconds=30), lease_s=60
+    )
+    again = await take(stores, a_delivery().id, at=b.NOW + timedelta(seconds=61))
+
+    assert held == []
     assert again.delivery.attempts == 2
+
+
+async def test_a_new_delivery_is_due_for_the_poll_only_once_its_hand_off_could_have_failed(
+    stores: Stores,
+) -> None:
+    await stores.deliveries.add_once(a_delivery(), LETTER)
+
+    assert await stores.deliveries.due(now=b.NOW, limit=10) == []
+    assert await stores.deliveries.due(now=b.NOW + HANDOFF_GRACE, limit=10) == [a_delivery().id]
 
 
 async def test_a_delivery_waiting_for_its_retry_is_not_due(stores: Stores) -> None:
     later = b.NOW + timedelta(minutes=5)
-    await stores.deliveries.add_once(a_delivery(next_attempt_at=later), LETTER)
+    await stores.deliveries.add_once(a_delivery(), LETTER)
+    await retry_later(stores, a_delivery().id, at=later)
 
-    assert await stores.deliveries.claim_due(now=b.NOW, lease_s=60) is None
+    assert await stores.deliveries.due(now=later - timedelta(seconds=1), limit=10) == []
     assert await stores.deliveries.claim_due(now=later, lease_s=60) is not None
 
 
-async def test_the_most_overdue_delivery_is_claimed_first(stores: Stores) -> None:
-    await stores.deliveries.add_once(a_delivery("evt-2", next_attempt_at=b.NOW), LETTER)
-    await stores.deliveries.add_once(
-        a_delivery("evt-1", next_attempt_at=b.NOW - timedelta(minutes=1)), LETTER
-    )
+async def test_the_most_overdue_delivery_is_due_first(stores: Stores) -> None:
+    await stores.deliveries.add_once(a_delivery("evt-2"), LETTER)
+    await stores.deliveries.add_once(a_delivery("evt-1"), LETTER)
+    await retry_later(stores, a_delivery("evt-2").id, at=b.NOW + timedelta(minutes=2))
+    await retry_later(stores, a_delivery("evt-1").id, at=b.NOW + timedelta(minutes=1))
 
-    claimed = await stores.deliveries.claim_due(now=b.NOW, lease_s=60)
+    due = await stores.deliveries.due(now=b.NOW + timedelta(minutes=3), limit=10)
 
-    assert claimed is not None
-    assert claimed.delivery.event_id == "evt-1"
+    assert due == [a_delivery("evt-1").id, a_delivery("evt-2").id]
 
 
 async def test_an_outcome_is_recorded_only_by_the_attempt_that_holds_the_delivery(
     stores: Stores,
 ) -> None:
     await stores.deliveries.add_once(a_delivery(), LETTER)
-    claimed = await stores.deliveries.claim_due(now=b.NOW, lease_s=60)
-    assert claimed is not None
-    stale = claimed.delivery
-    await stores.deliveries.claim_due(now=b.NOW + timedelta(seconds=61), lease_s=60)
+    stale = (await take(stores, a_delivery().id)).delivery
+    await take(stores, a_delivery().id, at=b.NOW + timedelta(seconds=61))
 
     sent, _ = d.record_sent(stale, now=b.NOW)
 
     assert not await stores.deliveries.record(sent, [])
 
 
-async def test_a_recorded_outcome_is_read_back(stores: Stores) -> None:
+async def test_a_recorded_outcome_is_read_back_and_leaves_the_queue(stores: Stores) -> None:
     await stores.deliveries.add_once(a_delivery(), LETTER)
-    claimed = await stores.deliveries.claim_due(now=b.NOW, lease_s=60)
-    assert claimed is not None
+    claimed = await take(stores, a_delivery().id)
     sent, _ = d.record_sent(claimed.delivery, now=b.NOW)
 
     assert await stores.deliveries.record(sent, [{"id": "outbox-entry"}])
@@ -183,7 +210,11 @@ async def test_a_recorded_outcome_is_read_back(stores: Stores) -> None:
     stored = await stores.deliveries.get(sent.id)
     assert stored.status is d.DeliveryStatus.SENT
     assert stored.attempts == 1
-    assert await stores.deliveries.claim_due(now=b.NOW + timedelta(hours=1), lease_s=60) is None
+    assert await stores.deliveries.due(now=b.NOW + timedelta(hours=1), limit=10) == []
+    assert (
+        await stores.deliveries.claim([sent.id], now=b.NOW + timedelta(hours=1), lease_s=60) == []
+    )
+    assert await stores.deliveries.pending_count() == 0
 
 
 async def test_deliveries_are_listed_by_status_recipient_and_event_and_counted(
@@ -213,7 +244,8 @@ async def test_erasing_a_recipient_keeps_anonymous_records(stores: Stores) -> No
     (record,) = await stores.deliveries.list(DeliveryQuery())
     assert record.recipient_id.startswith("erased:")
     assert record.status is d.DeliveryStatus.CANCELLED
-    assert await stores.deliveries.claim_due(now=b.NOW, lease_s=60) is None
+    assert await stores.deliveries.due(now=b.NOW + HANDOFF_GRACE, limit=10) == []
+    assert await stores.deliveries.claim([record.id], now=b.NOW, lease_s=60) == []
 
 
 async def test_a_delivery_whose_email_could_not_be_written_is_kept_failed_with_its_event(
@@ -224,14 +256,14 @@ async def test_a_delivery_whose_email_could_not_be_written_is_kept_failed_with_i
     assert await stores.deliveries.add_once(failed, None, OUTBOX.stage([event]))
 
     assert await stores.deliveries.get(failed.id) == failed
-    assert await stores.deliveries.claim_due(now=b.NOW, lease_s=60) is None
+    assert await stores.deliveries.due(now=b.NOW + HANDOFF_GRACE, limit=10) == []
+    assert await stores.deliveries.claim([failed.id], now=b.NOW, lease_s=60) == []
     assert await pending_event_types(stores, failed.id) == [NotificationFailed.EVENT_TYPE]
 
 
 async def test_an_erased_failed_delivery_is_cancelled(stores: Stores) -> None:
     await stores.deliveries.add_once(a_delivery("evt-1", "c-1"), LETTER)
-    claimed = await stores.deliveries.claim_due(now=b.NOW, lease_s=60)
-    assert claimed is not None
+    claimed = await take(stores, a_delivery("evt-1", "c-1").id)
     failed, _ = d.abandon(claimed.delivery, error="550 mailbox unavailable", now=b.NOW)
     await stores.deliveries.record(failed, [])
 
@@ -257,7 +289,7 @@ async def test_a_pending_delivery_without_its_message_is_failed_not_claimed(
     assert sender.attempts == 0
     assert stored.status is d.DeliveryStatus.FAILED
     assert stored.last_error == "nothing to send: the e-mail is no longer stored"
-    assert await stores.deliveries.claim_due(now=b.NOW + timedelta(hours=1), lease_s=60) is None
+    assert await stores.deliveries.due(now=b.NOW + timedelta(hours=1), limit=10) == []
     assert await pending_event_types(stores, erased.id) == [NotificationFailed.EVENT_TYPE]
 
 
@@ -267,14 +299,14 @@ async def test_a_delivery_claimed_past_its_attempt_limit_is_failed_not_claimed(
     await stores.deliveries.add_once(a_delivery(attempts=b.POLICY.max_attempts), LETTER)
     sender = RecordingSender()
 
-    assert await worker_over(stores, sender).deliver_due() == 1
+    assert await worker_over(stores, sender, at=b.NOW + HANDOFF_GRACE).deliver_due() == 1
 
     stored = await stores.deliveries.get(a_delivery().id)
     assert sender.attempts == 0
     assert stored.status is d.DeliveryStatus.FAILED
     assert stored.last_error is not None
     assert stored.last_error.startswith("no attempts left")
-    assert await stores.deliveries.claim_due(now=b.NOW + timedelta(hours=1), lease_s=60) is None
+    assert await stores.deliveries.due(now=b.NOW + timedelta(hours=1), limit=10) == []
     assert await pending_event_types(stores, stored.id) == [NotificationFailed.EVENT_TYPE]
 
 

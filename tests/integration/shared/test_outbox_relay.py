@@ -11,7 +11,7 @@ from pymongo import AsyncMongoClient
 
 from shared.contracts.meetings import MeetingCancelled, MeetingInfo, MeetingKind
 from shared.messaging import KafkaPublisher
-from shared.outbox import Outbox, OutboxRelay, push_outbox
+from shared.outbox import PUBLISH_FAILURES, Outbox, OutboxRelay, push_outbox
 from tests.infra import unique_name
 
 pytestmark = pytest.mark.integration
@@ -74,7 +74,7 @@ async def save_with_events(meetings, outbox: Outbox, meeting_id: str, topic: str
         push_outbox({"$set": {"status": "cancelled"}, "$inc": {"version": 1}}, entries),
         upsert=True,
     )
-    outbox.wake()
+    outbox.written(meetings.name, meeting_id)
     return entries
 
 
@@ -85,7 +85,7 @@ async def test_pending_events_reach_kafka_in_order_keyed_by_aggregate_and_leave_
     outbox = Outbox(source="/partnership/meetings")
     broker = KafkaBroker(kafka.bootstrap, enable_idempotence=True)
     await broker.start()
-    relay = OutboxRelay(outbox, KafkaPublisher(broker), [meetings], poll_interval_s=0.2)
+    relay = OutboxRelay(outbox, KafkaPublisher(broker), [meetings], sweep_interval_s=0.2)
     entries = await save_with_events(meetings, outbox, "pm-12", topic, "first", "second", "third")
 
     published = await relay.drain()
@@ -108,12 +108,16 @@ async def test_an_event_written_while_kafka_is_down_arrives_once_it_is_back(kafk
     broker = KafkaBroker(kafka.bootstrap, enable_idempotence=True, request_timeout_ms=5000)
     await broker.start()
     relay_task = asyncio.create_task(
-        OutboxRelay(outbox, KafkaPublisher(broker), [meetings], poll_interval_s=0.2).run()
+        OutboxRelay(outbox, KafkaPublisher(broker), [meetings], sweep_interval_s=0.2).run()
     )
     try:
         async with kafka.stopped(kill=True):
+            failures_before = PUBLISH_FAILURES._value.get()
             [entry] = await save_with_events(meetings, outbox, "pm-13", topic, "venue closed")
-            await asyncio.sleep(3)  # the relay tries, fails, and keeps the entry
+            # The relay tries, fails, and keeps the entry.
+            async with asyncio.timeout(60):
+                while PUBLISH_FAILURES._value.get() == failures_before:
+                    await asyncio.sleep(0.1)
             assert len((await meetings.find_one({"_id": "pm-13"}))["outbox"]) == 1
 
         [record] = await read(kafka.bootstrap, topic, 1, timeout_s=90)
@@ -124,3 +128,77 @@ async def test_an_event_written_while_kafka_is_down_arrives_once_it_is_back(kafk
 
     assert dict(record.headers)["ce_id"].decode() == entry["id"]
     assert json.loads(record.value)["reason"] == "venue closed"
+
+
+async def test_an_event_nobody_announced_is_found_by_the_sweep(kafka, meetings):
+    topic = unique_name("relay-sweep")
+    outbox = Outbox(source="/partnership/meetings")
+    broker = KafkaBroker(kafka.bootstrap, enable_idempotence=True)
+    await broker.start()
+    # Written by a process that died before it could tell its relay.
+    [entry] = Outbox(source="/partnership/meetings").stage([cancellation("pm-14", "strike")])
+    entry["topic"] = topic
+    await meetings.update_one(
+        {"_id": "pm-14"}, push_outbox({"$set": {"status": "cancelled"}}, [entry]), upsert=True
+    )
+
+    published = await OutboxRelay(outbox, KafkaPublisher(broker), [meetings]).sweep()
+    [record] = await read(kafka.bootstrap, topic, 1)
+    await broker.stop()
+
+    assert published == 1
+    assert dict(record.headers)["ce_id"].decode() == entry["id"]
+
+
+async def test_entries_handed_over_with_their_write_are_published_from_memory(kafka, meetings):
+    topic = unique_name("relay-handed")
+    outbox = Outbox(source="/partnership/meetings")
+    broker = KafkaBroker(kafka.bootstrap, enable_idempotence=True)
+    await broker.start()
+    relay = OutboxRelay(outbox, KafkaPublisher(broker), [meetings])
+    [entry] = outbox.stage([cancellation("pm-15", "no quorum")])
+    entry["topic"] = topic
+    update, handed = outbox.hand_over({"$set": {"status": "cancelled"}}, [entry])
+    await meetings.update_one({"_id": "pm-15"}, update, upsert=True)
+    outbox.handed(meetings.name, "pm-15", handed)
+
+    published = await relay.publish(outbox.take(10))
+    [record] = await read(kafka.bootstrap, topic, 1)
+    await broker.stop()
+
+    stored = await meetings.find_one({"_id": "pm-15"})
+    assert published == 1
+    assert dict(record.headers)["ce_id"].decode() == entry["id"]
+    assert (stored["outbox"], stored["outbox_pending"], stored["outbox_lease_owner"]) == (
+        [],
+        False,
+        None,
+    )
+
+
+async def test_entries_added_while_the_relay_publishes_are_kept_for_the_next_round(kafka, meetings):
+    topic = unique_name("relay-race")
+    outbox = Outbox(source="/partnership/meetings")
+    broker = KafkaBroker(kafka.bootstrap, enable_idempotence=True)
+    await broker.start()
+    publisher = KafkaPublisher(broker)
+
+    class WriteWhilePublishing:
+        async def publish_many(self, messages):
+            await publisher.publish_many(messages)
+            if not written:
+                written.extend(await save_with_events(meetings, outbox, "pm-16", topic, "second"))
+
+    written: list = []
+    relay = OutboxRelay(outbox, WriteWhilePublishing(), [meetings])
+    await save_with_events(meetings, outbox, "pm-16", topic, "first")
+
+    await relay.publish(outbox.take(10))
+    await relay.publish(outbox.take(10))
+    records = await read(kafka.bootstrap, topic, 2)
+    await broker.stop()
+
+    assert [json.loads(r.value)["reason"] for r in records] == ["first", "second"]
+    stored = await meetings.find_one({"_id": "pm-16"})
+    assert stored["outbox"] == []
+    assert stored["outbox_pending"] is False

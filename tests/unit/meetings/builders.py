@@ -7,8 +7,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.meetings import domain
-from services.meetings.domain import Details, Meeting, MeetingId, Person, Status, Venue
-from shared.contracts.meetings import MeetingKind
+from services.meetings.domain import (
+    Details,
+    Meeting,
+    MeetingId,
+    Person,
+    Registration,
+    Seated,
+    Status,
+    Venue,
+)
+from shared.contracts.meetings import MeetingEvent, MeetingKind
+from shared.seating import Standing
 
 AMSTERDAM = "Europe/Amsterdam"
 SECRETARIAT = "secretariat@example.org"
@@ -76,18 +86,49 @@ def person(n: int, **changes: Any) -> Person:
     return replace(base, **changes)
 
 
-def registered(meeting: Meeting, *numbers: int, now: datetime = BEFORE) -> Meeting:
-    """The meeting with one registration per number, in that order (ids r-<n>)."""
-    for n in numbers:
-        meeting, _ = domain.register(
-            meeting,
-            person(n),
-            registration_id=domain.RegistrationId(f"r-{n}"),
-            by=f"registration:r-{n}",
-            now=now,
+class Book:
+    """One meeting and its registrations, kept as the store keeps them, for domain tests.
+
+    `apply` takes a decision's result the way the store saves it: the meeting as decided,
+    each registration it changed, and the events it caused.
+    """
+
+    def __init__(self, meeting: Meeting) -> None:
+        self.meeting = meeting
+        self.registrations: dict[str, Registration] = {}
+        self.events: list[MeetingEvent] = []
+
+    def __getitem__(self, registration_id: str) -> Registration:
+        return self.registrations[registration_id]
+
+    def apply(self, decided: Seated) -> list[MeetingEvent]:
+        self.meeting, changed, events = decided
+        self.registrations |= {r.id: r for r in changed}
+        self.events += events
+        return events
+
+    def register(self, n: int, *, now: datetime = BEFORE, **changes: Any) -> list[MeetingEvent]:
+        arriving = Registration(
+            id=domain.RegistrationId(f"r-{n}"),
+            meeting_id=self.meeting.id,
+            person=person(n, **changes),
+            requested_at=now,
+            changed_at=now,
         )
-    return meeting
+        return self.apply(domain.register(self.meeting, arriving, now=now))
+
+    def waiting(self) -> list[Registration]:
+        """The waitlist in order, as the store reads it for a promotion."""
+        waiting = [r for r in self.registrations.values() if r.status is Standing.WAITLISTED]
+        return sorted(waiting, key=lambda r: r.request)
+
+    def statuses(self) -> dict[str, str]:
+        return {r.id: r.status.value for r in self.registrations.values() if r.status}
 
 
-def statuses(meeting: Meeting) -> dict[str, str]:
-    return {r.id: r.status.value for r in meeting.registrations}
+def registered(meeting: Meeting, *numbers: int, now: datetime = BEFORE) -> Book:
+    """The meeting with one registration per number, in that order (ids r-<n>)."""
+    book = Book(meeting)
+    for n in numbers:
+        book.register(n, now=now)
+    return book

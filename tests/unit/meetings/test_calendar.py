@@ -94,7 +94,7 @@ def test_a_new_venue_reaches_the_file_and_the_event_with_one_uid_and_sequence() 
     meeting = a_meeting(Status.SCHEDULED)
     venue = domain.Venue(name="Stadsarchief", city="Amsterdam", country="Netherlands")
 
-    moved, [event] = domain.update(
+    moved, _, [event] = domain.update(
         meeting, replace(meeting.details, venue=venue), by=SECRETARIAT, now=BEFORE
     )
 

@@ -38,7 +38,12 @@ from services.notifications.domain.reminders import Reminder, ReminderStatus
 from services.notifications.letters import Letter
 from services.notifications.sender import Outcome, SendResult
 from services.notifications.store import Stores
-from services.notifications.store.deliveries import ERASED_PREFIX, Claimed, DeliveryQuery
+from services.notifications.store.deliveries import (
+    ERASED_PREFIX,
+    HANDOFF_GRACE,
+    Claimed,
+    DeliveryQuery,
+)
 from shared.errors import Conflict, NotFound
 
 
@@ -267,6 +272,7 @@ class StoredDelivery:
 class FakeDeliveries:
     def __init__(self) -> None:
         self.stored: dict[DeliveryId, StoredDelivery] = {}
+        self.queue: dict[DeliveryId, datetime] = {}
 
     @property
     def pending(self) -> list[Delivery]:
@@ -278,7 +284,12 @@ class FakeDeliveries:
         return [s.letter for s in self.stored.values() if s.letter is not None]
 
     async def add_once(
-        self, delivery: Delivery, letter: Letter | None, outbox: Sequence[dict[str, Any]] = ()
+        self,
+        delivery: Delivery,
+        letter: Letter | None,
+        outbox: Sequence[dict[str, Any]] = (),
+        *,
+        lease_s: float | None = None,
     ) -> bool:
         if delivery.id in self.stored or any(
             (s.delivery.event_id, s.delivery.recipient_id, s.delivery.template)
@@ -291,6 +302,11 @@ class FakeDeliveries:
             if letter is not None
             else StoredDelivery(delivery, None, None, None, outbox=list(outbox))
         )
+        if lease_s is not None:
+            self.stored[delivery.id].lease_until = delivery.created_at + timedelta(seconds=lease_s)
+        if delivery.status is DeliveryStatus.PENDING:
+            lease = self.stored[delivery.id].lease_until
+            self.queue[delivery.id] = lease or delivery.next_attempt_at + HANDOFF_GRACE
         return True
 
     async def exists(self, delivery_id: DeliveryId) -> bool:
@@ -301,23 +317,33 @@ class FakeDeliveries:
             raise NotFound(f"no delivery {delivery_id}")
         return self.stored[delivery_id].delivery
 
+    async def due(self, *, now: datetime, limit: int) -> list[DeliveryId]:
+        due = sorted((at, i) for i, at in self.queue.items() if at <= now)
+        return [i for _, i in due[:limit]]
+
+    async def claim(
+        self, delivery_ids: Sequence[DeliveryId], *, now: datetime, lease_s: float
+    ) -> list[Claimed]:
+        claimed = []
+        for delivery_id in dict.fromkeys(delivery_ids):
+            chosen = self.stored.get(delivery_id)
+            if (
+                chosen is None
+                or chosen.delivery.status is not DeliveryStatus.PENDING
+                or (chosen.lease_until is not None and chosen.lease_until >= now)
+            ):
+                continue
+            chosen.delivery = start_attempt(chosen.delivery, now=now)
+            chosen.lease_until = now + timedelta(seconds=lease_s)
+            claimed.append(Claimed(chosen.delivery, chosen.to, chosen.message))
+        return claimed
+
     async def claim_due(self, *, now: datetime, lease_s: float) -> Claimed | None:
-        due = sorted(
-            (
-                s
-                for s in self.stored.values()
-                if s.delivery.status is DeliveryStatus.PENDING
-                and s.delivery.next_attempt_at <= now
-                and (s.lease_until is None or s.lease_until < now)
-            ),
-            key=lambda s: s.delivery.next_attempt_at,
-        )
-        if not due:
-            return None
-        chosen = due[0]
-        chosen.delivery = start_attempt(chosen.delivery, now=now)
-        chosen.lease_until = now + timedelta(seconds=lease_s)
-        return Claimed(chosen.delivery, chosen.to, chosen.message)
+        for delivery_id in await self.due(now=now, limit=20):
+            claimed = await self.claim([delivery_id], now=now, lease_s=lease_s)
+            if claimed:
+                return claimed[0]
+        return None
 
     async def record(self, delivery: Delivery, outbox: Sequence[dict[str, Any]]) -> bool:
         stored = self.stored.get(delivery.id)
@@ -330,12 +356,21 @@ class FakeDeliveries:
         stored.delivery = delivery
         stored.lease_until = None
         stored.outbox.extend(outbox)
+        if delivery.status is DeliveryStatus.PENDING:
+            self.queue[delivery.id] = delivery.next_attempt_at
+        else:
+            self.queue.pop(delivery.id, None)
         return True
 
     async def save(self, delivery: Delivery) -> None:
         if delivery.id not in self.stored:
             raise NotFound(f"no delivery {delivery.id}")
         self.stored[delivery.id].delivery = delivery
+        if delivery.status is DeliveryStatus.PENDING:
+            self.queue[delivery.id] = delivery.next_attempt_at
+
+    async def pending_count(self) -> int:
+        return len(self.queue)
 
     async def list(self, query: DeliveryQuery) -> list[Delivery]:
         found = [
@@ -374,6 +409,7 @@ class FakeDeliveries:
             )
             stored.to = stored.message = None
             stored.letter = None
+            self.queue.pop(stored.delivery.id, None)
             erased += 1
         return erased
 

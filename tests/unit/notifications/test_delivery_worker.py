@@ -24,6 +24,9 @@ TRANSIENT = SendResult(Outcome.TRANSIENT, "451 4.3.0 try again later")
 PERMANENT = SendResult(Outcome.PERMANENT, "550 5.1.1 mailbox unavailable")
 
 
+LEASE_S = 120.0
+
+
 class HangingSender(RecordingSender):
     """An SMTP server that accepts the connection and then never answers."""
 
@@ -34,14 +37,20 @@ class HangingSender(RecordingSender):
 
 
 class Rig:
+    """The notifier and the worker over fakes. Without `handed_over`, deliveries reach the
+    worker the way those of a process that died do: through the poll, once their lease ran out."""
+
     def __init__(
-        self, *script: SendResult, sender: RecordingSender | None = None, **options: float
+        self,
+        *script: SendResult,
+        sender: RecordingSender | None = None,
+        handed_over: bool = True,
+        **options: float,
     ) -> None:
         self.stores = fake_stores()
         self.clock = b.Clock()
         self.sender = sender or RecordingSender(list(script))
         self.outbox = Outbox(source="notifications", clock=self.clock)
-        self.notifier = b.notifier_for(self.stores, self.clock)
         self.worker = DeliveryWorker(
             self.stores.deliveries,
             [self.sender],
@@ -52,6 +61,15 @@ class Rig:
             rng=b.seeded_rng(),
             **options,
         )
+        self.notifier = b.notifier_for(
+            self.stores,
+            self.clock,
+            ready=self.worker.ready if handed_over else lambda _: None,
+            lease_s=LEASE_S,
+        )
+
+    def after_the_lease(self) -> None:
+        self.clock.advance(timedelta(seconds=LEASE_S + 1))
 
     @property
     def ledger(self) -> FakeDeliveries:
@@ -211,10 +229,11 @@ def test_a_shutdown_grace_too_short_to_record_a_send_stops_start_up() -> None:
 
 
 async def test_a_pending_delivery_with_no_message_left_fails_instead_of_coming_back() -> None:
-    rig = Rig()
+    rig = Rig(handed_over=False)
     await rig.confirm()
     (stored,) = rig.ledger.stored.values()
     stored.to = stored.message = None
+    rig.after_the_lease()
 
     attempts = await rig.worker.deliver_due()
     rig.clock.advance(timedelta(hours=1))
@@ -230,11 +249,12 @@ async def test_a_pending_delivery_with_no_message_left_fails_instead_of_coming_b
 
 
 async def test_a_delivery_claimed_past_its_attempt_limit_fails_without_sending() -> None:
-    rig = Rig()
+    rig = Rig(handed_over=False)
     await rig.confirm()
     (stored,) = rig.ledger.stored.values()
     # Workers that died mid-attempt counted every try without recording an outcome.
     stored.delivery = replace(stored.delivery, attempts=stored.delivery.attempt_limit)
+    rig.after_the_lease()
 
     await rig.worker.deliver_due()
 

@@ -29,6 +29,7 @@ from services.notifications.notices import Notice
 from services.notifications.notifier import Notifier, Routed
 from services.notifications.schedules import DigestJob, ReminderJob
 from services.notifications.seed import MEMBERS, seed_directory
+from services.notifications.store.deliveries import Claimed
 from shared.contracts.base import Event
 from shared.contracts.notifications import NotificationFailed
 from shared.envelope import Envelope
@@ -50,12 +51,11 @@ class World:
     def __init__(self) -> None:
         self.stores = fake_stores()
         self.clock = b.Clock()
-        self.woken = 0
-        self.notifier: Notifier = b.notifier_for(self.stores, self.clock, wake=self._wake)
+        self.handed_over: list[Claimed] = []
+        self.notifier: Notifier = b.notifier_for(
+            self.stores, self.clock, ready=self.handed_over.append
+        )
         self.handlers = handlers.handlers_for(self.notifier)
-
-    def _wake(self) -> None:
-        self.woken += 1
 
     @property
     def directory(self) -> FakeDirectory:
@@ -112,7 +112,7 @@ async def test_a_confirmed_registrant_gets_one_email_with_an_invitation(world: W
 
     assert world.recipients("registration_confirmed") == ["participant@athens.example.org"]
     assert b'method="REQUEST"' in world.deliveries.letters()[0].message
-    assert world.woken == 1
+    assert [c.delivery.id for c in world.handed_over] == [d.id for d in world.deliveries.pending]
 
 
 async def test_a_redelivered_event_sends_no_second_email(world: World) -> None:

@@ -1,0 +1,142 @@
+"""The servers and services a scenario runs against, and what it reads off them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from tests.e2e.process import RunningService, running_service
+
+
+@dataclass(frozen=True)
+class Servers:
+    kafka: str
+    mongo: str
+    smtp_host: str
+    smtp_port: int
+    mailpit_api: str
+
+    @classmethod
+    def from_environment(cls) -> Servers:
+        return cls(
+            kafka=os.environ["KAFKA_BOOTSTRAP_SERVERS"],
+            mongo=os.environ["MONGODB_URI"],
+            smtp_host=os.environ["SMTP_HOST"],
+            smtp_port=int(os.environ["SMTP_PORT"]),
+            mailpit_api=os.environ["MAILPIT_API_URL"],
+        )
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of a process, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class PeakRss:
+    """Samples a process's RSS in the background; `peak` is the highest seen."""
+
+    def __init__(self, pid: int, every_s: float = 0.5) -> None:
+        self._pid = pid
+        self._every_s = every_s
+        self.peak = 0.0
+        self.samples: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> PeakRss:
+        self._task = asyncio.create_task(self._sample())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _sample(self) -> None:
+        while True:
+            try:
+                value = rss_mb(self._pid)
+            except OSError:
+                return
+            self.samples.append(value)
+            self.peak = max(self.peak, value)
+            await asyncio.sleep(self._every_s)
+
+
+async def ensure_topic(bootstrap: str, topic: str, partitions: int = 1) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        if topic not in await admin.list_topics():
+            with suppress(TopicAlreadyExistsError):
+                await admin.create_topics([NewTopic(topic, partitions, 1)])
+    finally:
+        await admin.close()
+
+
+async def end_offsets(bootstrap: str, topic: str, partitions: int = 1) -> dict[int, int]:
+    """Where each partition of the topic ends now (creating the topic if needed)."""
+    await ensure_topic(bootstrap, topic, partitions)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+        found = sorted(p["partition"] for p in described[0]["partitions"])
+    finally:
+        await admin.close()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in found])
+        return {tp.partition: offset for tp, offset in ends.items()}
+    finally:
+        await consumer.stop()
+
+
+async def produce(
+    bootstrap: str, topic: str, messages: list[tuple[bytes, bytes, dict[str, str]]]
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        sends = [
+            await producer.send(
+                topic,
+                value=body,
+                key=key,
+                headers=[(k, v.encode()) for k, v in headers.items()],
+            )
+            for key, body, headers in messages
+        ]
+        await asyncio.gather(*sends)
+    finally:
+        await producer.stop()
+
+
+@asynccontextmanager
+async def service(
+    name: str, servers: Servers, *, database: str, log_dir: Path, **env: str
+) -> AsyncIterator[RunningService]:
+    async with running_service(
+        name,
+        kafka=servers.kafka,
+        mongo=servers.mongo,
+        database=database,
+        log_dir=log_dir,
+        SMTP_HOST=servers.smtp_host,
+        SMTP_PORT=str(servers.smtp_port),
+        LOG_LEVEL="WARNING",
+        **env,
+    ) as running:
+        yield running
