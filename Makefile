@@ -57,6 +57,11 @@ test-integration: venv ## Integration tests against the real servers
 test-e2e: venv ## End-to-end tests through public HTTP and Kafka only
 	@bash deploy/local/test.sh tests/e2e $(PYTEST_ARGS)
 
+.PHONY: bench
+bench: venv ## Measure the spine against a raw loop (table, JSON and plot under bench-results/)
+	@bash deploy/local/infra.sh up
+	@eval "$$(bash deploy/local/infra.sh env)" && $(BIN)/python -m tests.bench $(BENCH_ARGS)
+
 .PHONY: lint
 lint: venv ## ruff check, ruff format --check, mypy --strict
 	@$(BIN)/ruff check .

@@ -36,6 +36,25 @@ class Mailbox:
                 return sorted(times)
             start += len(page)
 
+    async def messages_by_recipient(self, query: str) -> dict[str, datetime]:
+        """When the message to each recipient arrived (the first, if several)."""
+        received: dict[str, datetime] = {}
+        start = 0
+        while True:
+            response = await self._http.get(
+                "/api/v1/search", params={"query": query, "limit": 1000, "start": start}
+            )
+            response.raise_for_status()
+            page = response.json()["messages"]
+            for message in page:
+                at = datetime.fromisoformat(message["Created"])
+                for to in message["To"]:
+                    address = to["Address"].lower()
+                    received[address] = min(received.get(address, at), at)
+            if len(page) < 1000:
+                return received
+            start += len(page)
+
     async def wait_for(self, query: str, count: int, *, timeout_s: float, on_progress=None) -> int:
         deadline = time.monotonic() + timeout_s
         seen = 0

@@ -74,6 +74,46 @@ class PeakRss:
             await asyncio.sleep(self._every_s)
 
 
+class ConsumerLag:
+    """Samples how far a consumer group is behind the end of its topics; `peak` is the most."""
+
+    def __init__(self, bootstrap: str, group: str, every_s: float = 0.5) -> None:
+        self._bootstrap = bootstrap
+        self._group = group
+        self._every_s = every_s
+        self.peak = 0
+        self.samples: list[int] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> ConsumerLag:
+        self._task = asyncio.create_task(self._sample())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _sample(self) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap)
+        await admin.start()
+        await consumer.start()
+        try:
+            while True:
+                committed = await admin.list_consumer_group_offsets(self._group)
+                if committed:
+                    ends = await consumer.end_offsets(list(committed))
+                    lag = sum(max(ends[tp] - meta.offset, 0) for tp, meta in committed.items())
+                    self.samples.append(lag)
+                    self.peak = max(self.peak, lag)
+                await asyncio.sleep(self._every_s)
+        finally:
+            await consumer.stop()
+            await admin.close()
+
+
 async def ensure_topic(bootstrap: str, topic: str, partitions: int = 1) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -136,7 +176,6 @@ async def service(
         log_dir=log_dir,
         SMTP_HOST=servers.smtp_host,
         SMTP_PORT=str(servers.smtp_port),
-        LOG_LEVEL="WARNING",
-        **env,
+        **({"LOG_LEVEL": "WARNING"} | env),
     ) as running:
         yield running
