@@ -57,13 +57,22 @@ class Envelope(BaseModel):
     ) -> Envelope:
         """Read the attributes back; raises Invalid naming what is missing or malformed."""
         pairs = headers.items() if isinstance(headers, Mapping) else headers
-        try:
-            # Kafka allows null and arbitrary bytes as header values; neither is an attribute.
-            text = {k: v.decode() if isinstance(v, bytes) else v for k, v in pairs if v is not None}
-        except UnicodeDecodeError as exc:
-            raise Invalid(
-                f"not a CloudEvents binary-mode message (a header is not UTF-8: {exc})"
-            ) from exc
+        text: dict[str, str] = {}
+        for key, value in pairs:
+            # Kafka allows null and arbitrary bytes as header values: a null is no value, and
+            # only the attributes must be text; other headers are not ours to read.
+            if value is None:
+                continue
+            if isinstance(value, bytes):
+                try:
+                    value = value.decode()
+                except UnicodeDecodeError as exc:
+                    if key.startswith(_PREFIX) or key == "content-type":
+                        raise Invalid(
+                            f"not a CloudEvents binary-mode message ({key} is not UTF-8: {exc})"
+                        ) from exc
+                    continue
+            text[key] = value
         attributes: dict[str, str] = {
             key[len(_PREFIX) :]: value for key, value in text.items() if key.startswith(_PREFIX)
         }

@@ -142,8 +142,8 @@ def _operations_router(readiness: Mapping[str, ReadinessCheck]) -> APIRouter:
 
     @router.get(
         "/readyz",
-        summary="Readiness: Kafka and MongoDB are reachable",
-        responses={503: {"description": "A dependency is unreachable"}},
+        summary="Readiness: Kafka and MongoDB are reachable, and no consumer is stalled",
+        responses={503: {"description": "A dependency is unreachable or a consumer stalled"}},
     )
     async def readyz() -> JSONResponse:
         names = list(readiness)
@@ -156,7 +156,7 @@ def _operations_router(readiness: Mapping[str, ReadinessCheck]) -> APIRouter:
             "type": "about:blank",
             "title": "Service Unavailable",
             "status": 503,
-            "detail": f"not ready: {', '.join(failing)} unreachable",
+            "detail": f"not ready: {', '.join(failing)} failing",
             "checks": checks,
         }
         return JSONResponse(body, status_code=503, media_type=PROBLEM_JSON)

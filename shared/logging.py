@@ -69,9 +69,18 @@ def configure_logging(service: str, *, level: str = "INFO", json: bool = False) 
     )
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(service=service)
-    # Libraries (aiokafka, uvicorn, pymongo) log through the standard library: keep them quiet
-    # unless they warn, and route them to the same stream.
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s %(message)s")
+    # Libraries (aiokafka, uvicorn, pymongo, FastStream) log through the standard library:
+    # their lines pass the same processors, masking included, and come out in the same format.
+    handler = logging.StreamHandler(_Stderr())
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
     for noisy in ("aiokafka", "kafka", "pymongo", "uvicorn.access", "faststream"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

@@ -20,19 +20,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import structlog
-from aiokafka import ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import (
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from pydantic import ValidationError
 from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
 
@@ -40,6 +47,7 @@ from shared.contracts.base import Event, dead_letter_topic
 from shared.envelope import Envelope
 from shared.errors import Invalid
 from shared.idempotency import ProcessedEvents
+from shared.kafka_records import ResilientConsumer, Unreadable, tolerant_batch_parser
 from shared.outbox import Outgoing
 from shared.settings import ServiceSettings
 from shared.topics import prefixed
@@ -54,6 +62,33 @@ LaneOf = Callable[[Event], Hashable | None]
 CONSUMED = Counter("events_consumed_total", "Events handled", ["group", "type", "outcome"])
 DEAD_LETTERED = Counter(
     "events_dead_lettered_total", "Messages sent to a dead-letter topic", ["group"]
+)
+DEAD_LETTER_FAILED = Counter(
+    "events_dead_letter_failed_total",
+    "Messages the dead-letter topic refused even as a summary: logged and stepped over",
+    ["group"],
+)
+LAG = Gauge(
+    "consumer_lag_records",
+    "Records on the partition not yet handled by the group",
+    ["group", "topic", "partition"],
+)
+OLDEST_AGE = Gauge(
+    "consumer_oldest_unhandled_age_seconds",
+    "Age of the oldest record the group has not yet handled (0 when caught up)",
+    ["group"],
+)
+STALLED = Gauge(
+    "consumer_stalled_seconds",
+    "How long the group has made no progress while records wait (0 when it advances)",
+    ["group"],
+)
+
+# Errors that belong to the message, not to the broker: retrying can never help.
+MESSAGE_ERRORS: tuple[type[BaseException], ...] = (
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
 )
 
 # Failures of what the handler depends on, not of the message: redeliver, never dead-letter.
@@ -79,20 +114,38 @@ DLQ_HEADERS = (
 MAX_RECORDS = 500
 BATCH_TIMEOUT_MS = 20
 CONCURRENCY = 64
+# A dead-letter copy carries at most this much of the original body; the original stays on
+# its topic, at the partition and offset the copy names.
+DEAD_LETTER_BODY_BYTES = 256 * 1024
+DEAD_LETTER_HEADER_CHARS = 2000
 
 
 class PermanentFailure(Exception):
     """The message can never be handled (e.g. it references data that cannot exist)."""
 
 
+class PartnershipBroker(KafkaBroker):
+    """FastStream's Kafka broker, whose consumers step over records they cannot read."""
+
+    async def _connect(self) -> Callable[..., AIOKafkaConsumer]:
+        builder = await super()._connect()
+        options = builder.keywords if isinstance(builder, partial) else {}
+        resilient = partial(ResilientConsumer, **options)
+        self.config.broker_config.builder = resilient
+        return resilient
+
+
 def make_broker(settings: ServiceSettings, **options: Any) -> KafkaBroker:
     """A broker whose producer is idempotent with acks=all: no loss, no duplicates on retry."""
-    return KafkaBroker(
+    return PartnershipBroker(
         settings.kafka_bootstrap_servers,
         client_id=f"{settings.kafka_client_prefix}-{settings.service_name}",
         enable_idempotence=True,
         acks="all",
         graceful_timeout=settings.shutdown_grace_s,
+        # FastStream's own logger writes past structlog (and its masking): ours propagates
+        # to the root handler `configure_logging` sets up. Its access lines are debug.
+        logger=logging.getLogger("faststream.broker"),
         log_level=logging.DEBUG,
         **options,
     )
@@ -170,17 +223,68 @@ class Consumer:
         self._retry_backoff_s = retry_backoff_s
         self._unavailable_backoff_s = unavailable_backoff_s
         self._slots = asyncio.Semaphore(concurrency)
+        # The aiokafka consumer FastStream made for this group (for lag and stalls), once started.
+        self.client: Callable[[], AIOKafkaConsumer | None] = lambda: None
+        self._last_progress = time.monotonic()
+        self._in_hand_since: float | None = None
+        self.stalled_s = 0.0
 
     @property
     def dead_letter_topic(self) -> str:
         return self._dead_letter_topic
+
+    async def watch(self, every_s: float = 5.0) -> None:
+        """Keep the lag and stall gauges current; dead-letter what the client stepped over."""
+        while True:
+            try:
+                await self.observe()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("consumer.watch_failed", error=str(exc))
+            await asyncio.sleep(every_s)
+
+    async def observe(self) -> None:
+        client = self.client()
+        if client is None:
+            return
+        await self._settle_unreadable(client)
+        waiting = 0
+        for tp in client.assignment():
+            highwater = client.highwater(tp)
+            if highwater is None:
+                continue
+            # Behind what is committed: records fetched but still in hand count as waiting.
+            committed = await client.committed(tp)
+            behind = max(highwater - (committed or 0), 0)
+            LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(behind)
+            waiting += behind
+        now = time.monotonic()
+        if waiting == 0 and self._in_hand_since is None:
+            self._last_progress = now
+        self.stalled_s = 0.0 if waiting == 0 else now - self._last_progress
+        STALLED.labels(self.group_id).set(self.stalled_s)
+        since = self._in_hand_since if self._in_hand_since is not None else self._last_progress
+        OLDEST_AGE.labels(self.group_id).set(0.0 if waiting == 0 else now - since)
+
+    async def _settle_unreadable(self, client: Any) -> None:
+        take = getattr(client, "take_unreadable", None)
+        for unreadable in take() if take is not None else []:
+            await self._dead_letter_unreadable(unreadable)
 
     async def __call__(self, message: KafkaMessage) -> None:
         raw = message.raw_message
         records: Sequence[ConsumerRecord[bytes, bytes]] = (
             raw if isinstance(raw, tuple | list) else (raw,)
         )
-        stopped = await self.handle(records)
+        await self._settle_unreadable(message.consumer)
+        self._in_hand_since = time.monotonic()
+        try:
+            stopped = await self.handle(records)
+        finally:
+            self._in_hand_since = None
+        if not stopped:
+            self._last_progress = time.monotonic()
         if stopped:
             log.warning(
                 "event.dependency_unavailable",
@@ -315,25 +419,55 @@ class Consumer:
     async def _dead_letter(
         self, record: ConsumerRecord[bytes, bytes], headers: list[tuple[str, bytes]], reason: str
     ) -> None:
+        """Publish the message to the group's dead-letter topic with why and where from.
+
+        A copy too large for the broker is sent again as a summary (the body cut, its size
+        said); one that cannot be written even so is logged and counted: a message's fault
+        must never hold up the partition.
+        """
         original = {
-            k: v.decode(errors="replace")
+            k: v.decode(errors="replace")[:DEAD_LETTER_HEADER_CHARS]
             for k, v in headers
             if k not in DLQ_HEADERS and v is not None
         }
-        await self._broker.publish(
-            record.value or b"",
-            topic=self._dead_letter_topic,
-            key=record.key,
-            headers={
-                **original,
-                "dlq_reason": reason[:2000],
-                "dlq_topic": record.topic,
-                "dlq_partition": str(record.partition),
-                "dlq_offset": str(record.offset),
-                "dlq_group": self.group_id,
-                "dlq_failed_at": datetime.now(UTC).isoformat(),
-            },
-        )
+        coordinates = {
+            "dlq_reason": reason[:DEAD_LETTER_HEADER_CHARS],
+            "dlq_topic": record.topic,
+            "dlq_partition": str(record.partition),
+            "dlq_offset": str(record.offset),
+            "dlq_group": self.group_id,
+            "dlq_failed_at": datetime.now(UTC).isoformat(),
+        }
+        body = record.value or b""
+        copies = [(body, original)] if len(body) <= DEAD_LETTER_BODY_BYTES else []
+        cut = body[:DEAD_LETTER_BODY_BYTES]
+        envelope = {k: v for k, v in original.items() if k.startswith("ce_")}
+        summary = f"other headers left out; body {len(cut)} of {len(body)} bytes"
+        copies.append((cut, {**envelope, "dlq_summary": summary}))
+        copies.append((b"", {"dlq_summary": f"headers and body left out ({len(body)} bytes)"}))
+        for value, kept in copies:
+            try:
+                await self._broker.publish(
+                    value,
+                    topic=self._dead_letter_topic,
+                    key=record.key,
+                    headers={**kept, **coordinates},
+                )
+                break
+            except MESSAGE_ERRORS as exc:
+                log.warning(
+                    "event.dead_letter_too_large", size=len(value), error=type(exc).__name__
+                )
+        else:
+            DEAD_LETTER_FAILED.labels(self.group_id).inc()
+            log.error(
+                "event.dead_letter_refused",
+                reason=reason,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+            )
+            return
         CONSUMED.labels(self.group_id, "other", "dead_lettered").inc()
         DEAD_LETTERED.labels(self.group_id).inc()
         log.error(
@@ -343,6 +477,24 @@ class Consumer:
             partition=record.partition,
             offset=record.offset,
         )
+
+    async def _dead_letter_unreadable(self, unreadable: Unreadable) -> None:
+        """A record the client could not read: its coordinates, so it can be fetched by hand."""
+        await self._broker.publish(
+            b"",
+            topic=self._dead_letter_topic,
+            headers={
+                "dlq_reason": f"unreadable record (skipped): {unreadable.error}"[
+                    :DEAD_LETTER_HEADER_CHARS
+                ],
+                "dlq_topic": unreadable.topic,
+                "dlq_partition": str(unreadable.partition),
+                "dlq_offset": str(unreadable.offset),
+                "dlq_group": self.group_id,
+                "dlq_failed_at": unreadable.at.isoformat(),
+            },
+        )
+        DEAD_LETTERED.labels(self.group_id).inc()
 
 
 async def _raw_body(message: StreamMessage[Any]) -> Any:
@@ -380,12 +532,13 @@ def subscribe(
         await consumer(message)
 
     names = [prefixed(t, topic_prefix) for t in topics]
-    broker.subscriber(
+    subscriber = broker.subscriber(
         *names,
         # The bodies are decoded by the Consumer against the event's model, never by
         # FastStream, so a malformed body reaches the dead-letter topic instead of failing
         # before us.
         decoder=_raw_body,
+        parser=tolerant_batch_parser,
         group_id=group_id,
         batch=True,
         max_records=max_records,
@@ -394,5 +547,7 @@ def subscribe(
         # A new group must see what was published before it joined.
         auto_offset_reset="earliest",
         title=f"{group_id}:{','.join(names)}",
-    )(on_messages)
+    )
+    subscriber(on_messages)
+    consumer.client = lambda: getattr(subscriber, "consumer", None)
     return consumer

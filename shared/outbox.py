@@ -65,6 +65,10 @@ LEASE_FIELD = "outbox_lease_until"
 LEASE_OWNER_FIELD = "outbox_lease_owner"
 OUTBOX_FIELDS = (OUTBOX_FIELD, PENDING_FIELD, WRITE_FIELD, LEASE_FIELD, LEASE_OWNER_FIELD)
 LEASE_S = 30.0
+# The sweep leaves documents written this recently to the writer's own announcement: it
+# is for what a dead process left behind, and racing the announced path would reorder
+# one aggregate's events across documents.
+SWEEP_GRACE = timedelta(seconds=5)
 
 _RELEASE = {LEASE_OWNER_FIELD: None, LEASE_FIELD: None}
 
@@ -252,10 +256,12 @@ class OutboxRelay:
         failures = 0
         next_sweep = 0.0
         loop = asyncio.get_running_loop()
+        started = False
         while True:
             try:
                 if loop.time() >= next_sweep:
-                    await self._finish_step(self.sweep())
+                    await self._finish_step(self.sweep(everything=not started))
+                    started = True
                     next_sweep = loop.time() + self._sweep_interval_s
                 while batch := self._outbox.take(self._batch_size):
                     await self._finish_step(self.publish(batch))
@@ -282,26 +288,38 @@ class OutboxRelay:
             published += count
         return published
 
-    async def sweep(self) -> int:
-        """Publish what no write announced: documents left behind by a process that died."""
-        return await self._publish_all(await self._pending_documents())
+    async def sweep(self, *, everything: bool = False) -> int:
+        """Publish what no write announced: documents left behind by a process that died.
+
+        Documents whose entries are younger than `SWEEP_GRACE` are left to the writer's
+        announcement, unless `everything` (at start-up, when no writer of ours is left).
+        """
+        older_than = None if everything else self._clock() - SWEEP_GRACE
+        return await self._publish_all(await self._pending_documents(older_than=older_than))
 
     async def publish(self, documents: Sequence[tuple[str, Any, Handed | None]]) -> int:
-        """Publish the documents' entries in order, then remove exactly those."""
-        by_collection: dict[str, list[tuple[Any, Handed | None]]] = {}
+        """Publish the documents' entries in order, then remove exactly those.
+
+        Order is the order of the writes, across collections too (a meeting's registrations
+        live in another collection than the meeting, and share its key): announcement order,
+        and within one batch the entries' own times.
+        """
+        by_collection: dict[str, list[Any]] = {}
         for name, document_id, handed in documents:
-            by_collection.setdefault(name, []).append((document_id, handed))
-        published = 0
-        for name, items in by_collection.items():
-            collection = self._collections[name]
-            announced = [i for i, h in items if h is None]
-            claimed = await self._claim(collection, announced) if announced else []
-            # Announcement order is write order, so one aggregate's events keep theirs.
-            leased = {i: _Claimed(i, h.write, h.entries) for i, h in items if h is not None}
-            by_id = {c.document_id: c for c in claimed} | leased
-            ordered = [by_id[i] for i, _ in items if i in by_id]
-            published += await self._publish_claimed(collection, ordered)
-        return published
+            if handed is None:
+                by_collection.setdefault(name, []).append(document_id)
+        claimed: dict[tuple[str, Any], _Claimed] = {}
+        for name, ids in by_collection.items():
+            for c in await self._claim(self._collections[name], ids):
+                claimed[(name, c.document_id)] = c
+        ordered: list[tuple[str, _Claimed]] = []
+        for name, document_id, handed in documents:
+            if handed is not None:
+                ordered.append((name, _Claimed(document_id, handed.write, handed.entries)))
+            elif (name, document_id) in claimed:
+                ordered.append((name, claimed.pop((name, document_id))))
+        ordered.sort(key=lambda item: _written_at(item[1].entries))
+        return await self._publish_claimed(ordered)
 
     async def _publish_all(self, pending: list[tuple[str, Any, Handed | None]]) -> int:
         published = 0
@@ -309,13 +327,21 @@ class OutboxRelay:
             published += await self.publish(pending[start : start + self._batch_size])
         return published
 
-    async def _pending_documents(self) -> list[tuple[str, Any, Handed | None]]:
-        found: list[tuple[str, Any, Handed | None]] = []
+    async def _pending_documents(
+        self, *, older_than: datetime | None = None
+    ) -> list[tuple[str, Any, Handed | None]]:
+        """Documents with entries, oldest entry first, across all collections."""
+        found: list[tuple[datetime, str, Any]] = []
         for name, collection in self._collections.items():
-            ids = [d["_id"] async for d in collection.find({PENDING_FIELD: True}, {"_id": 1})]
-            BACKLOG.labels(name).set(len(ids))
-            found += [(name, i, None) for i in ids]
-        return found
+            count = 0
+            async for d in collection.find({PENDING_FIELD: True}, {OUTBOX_FIELD: 1}):
+                count += 1
+                first = _written_at(d.get(OUTBOX_FIELD) or [])
+                if older_than is None or first <= older_than:
+                    found.append((first, name, d["_id"]))
+            BACKLOG.labels(name).set(count)
+        found.sort(key=lambda f: f[0])
+        return [(name, document_id, None) for _, name, document_id in found]
 
     async def _claim(self, collection: AsyncCollection[Document], ids: list[Any]) -> list[_Claimed]:
         """Lease the documents nobody holds (or whose holder's lease ran out); their entries."""
@@ -377,23 +403,31 @@ class OutboxRelay:
             free = [d for d in again if d.get(LEASE_OWNER_FIELD) == self._owner]
         return [_Claimed(d["_id"], d.get(WRITE_FIELD), d.get(OUTBOX_FIELD) or []) for d in free]
 
-    async def _publish_claimed(
-        self, collection: AsyncCollection[Document], claimed: list[_Claimed]
-    ) -> int:
-        if not claimed:
+    async def _publish_claimed(self, ordered: list[tuple[str, _Claimed]]) -> int:
+        if not ordered:
             return 0
-        messages = [_outgoing(entry) for c in claimed for entry in c.entries]
+        messages = [_outgoing(entry) for _, c in ordered for entry in c.entries]
+        by_collection: dict[str, list[_Claimed]] = {}
+        for name, c in ordered:
+            by_collection.setdefault(name, []).append(c)
         try:
             await self._publisher.publish_many(messages)
         except BaseException:
             with contextlib.suppress(Exception):
-                await collection.bulk_write(
-                    [UpdateOne(self._held(c), {"$set": _RELEASE}) for c in claimed],
-                    ordered=False,
-                )
+                for name, claimed in by_collection.items():
+                    await self._collections[name].bulk_write(
+                        [UpdateOne(self._held(c), {"$set": _RELEASE}) for c in claimed],
+                        ordered=False,
+                    )
             raise
         for message in messages:
             PUBLISHED.labels(message.topic).inc()
+        for name, claimed in by_collection.items():
+            await self._clear(self._collections[name], claimed)
+        log.debug("outbox.published", count=len(messages), documents=len(ordered))
+        return len(messages)
+
+    async def _clear(self, collection: AsyncCollection[Document], claimed: list[_Claimed]) -> None:
         # Usually nothing was added meanwhile: clear the outbox and release in one update.
         cleared = await collection.bulk_write(
             [
@@ -414,8 +448,6 @@ class OutboxRelay:
         )
         if cleared.matched_count < len(claimed):
             await self._remove_published(collection, claimed)
-        log.debug("outbox.published", count=len(messages), documents=len(claimed))
-        return len(messages)
 
     async def _remove_published(
         self, collection: AsyncCollection[Document], claimed: list[_Claimed]
@@ -464,6 +496,13 @@ class OutboxRelay:
             with contextlib.suppress(Exception):
                 await asyncio.wait({running}, timeout=self._lease_s)
             raise
+
+
+def _written_at(entries: Sequence[dict[str, Any]]) -> datetime:
+    """When the first of these entries was staged (its CloudEvents time)."""
+    if not entries:
+        return datetime.max.replace(tzinfo=UTC)
+    return datetime.fromisoformat(entries[0]["headers"]["ce_time"])
 
 
 def _outgoing(entry: dict[str, Any]) -> Outgoing:

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
 
+from shared.messaging import Consumer
 from shared.settings import ServiceSettings
 from shared.storage import ping
 from shared.topics import TopicSpec, ensure_topics
@@ -40,6 +41,8 @@ class ServiceRuntime:
     background: Sequence[Task] = ()
     # Declared before the broker starts, so no consumer or producer meets a missing topic.
     topics: Sequence[TopicSpec] = ()
+    # Watched: lag and stalls on /metrics, and a stalled one fails /readyz.
+    consumers: Sequence[Consumer] = ()
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _broker_started: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -48,7 +51,7 @@ class ServiceRuntime:
         for step in self.startup:
             await step()
         self._tasks.append(asyncio.create_task(self._start_broker(), name="broker-start"))
-        for task in self.background:
+        for task in (*self.background, *(c.watch for c in self.consumers)):
             self._tasks.append(
                 asyncio.create_task(_forever(task), name=getattr(task, "__name__", "task"))
             )
@@ -105,7 +108,14 @@ class ServiceRuntime:
         async def mongodb() -> bool:
             return await ping(self.mongo)
 
-        return {"kafka": kafka, "mongodb": mongodb}
+        async def consumers() -> bool:
+            # A consumer that has not advanced for long while records wait is stuck.
+            return all(c.stalled_s < self.settings.consumer_stall_s for c in self.consumers)
+
+        checks: dict[str, Callable[[], Awaitable[bool]]] = {"kafka": kafka, "mongodb": mongodb}
+        if self.consumers:
+            checks["consumers"] = consumers
+        return checks
 
 
 async def _forever(task: Task) -> None:

@@ -56,6 +56,8 @@ class ServiceSettings(BaseSettings):
     # How long a consumer remembers an event it handled (longer than the topics' retention).
     processed_events_retention_days: int = Field(default=30, ge=1)
     shutdown_grace_s: float = Field(default=15.0, gt=0)
+    # A consumer that makes no progress this long while records wait fails /readyz.
+    consumer_stall_s: float = Field(default=120.0, gt=0)
 
     @model_validator(mode="after")
     def _safe_in_production(self) -> Self:

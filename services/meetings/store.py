@@ -253,12 +253,10 @@ class MeetingStore:
         registration_id: RegistrationId,
         now: datetime,
         decide: Callable[[Meeting, Registration], Seated],
-    ) -> tuple[Registration, bool]:
-        """The person's registration, made now or found (False) if they have an active one."""
+    ) -> tuple[Registration, bool, Meeting]:
+        """The person's registration, made now or found (False) if they have an active one,
+        and the meeting as the decision left it."""
         key = active_key(meeting_id, person.email)
-        existing = await self.registrations.find_active(key)
-        if existing is not None and existing.get("status") is not None:
-            return _registration(existing), False
         arriving = Registration(
             id=registration_id,
             meeting_id=MeetingId(meeting_id),
@@ -270,10 +268,10 @@ class MeetingStore:
             _registration_document(arriving) | {"active_key": key}
         )
         if not created and document.get("status") is not None:
-            return _registration(document), False
+            return _registration(document), False, await self.get(meeting_id)
         reserved = _registration(document)
         try:
-            _, changed, _ = await self.seat(
+            meeting, changed, _ = await self.seat(
                 meeting_id,
                 lambda meeting, known: decide(meeting, known.registration(meeting_id, reserved.id)),
                 Wanted(registrations=[reserved.id]),
@@ -283,8 +281,8 @@ class MeetingStore:
             await self.registrations.collection.delete_one({"_id": reserved.id, "version": 0})
             raise
         if not changed:
-            return await self.get_registration(meeting_id, reserved.id), False
-        return changed[0], True
+            return await self.get_registration(meeting_id, reserved.id), False, meeting
+        return changed[0], True, meeting
 
     async def get_registration(self, meeting_id: str, registration_id: str) -> Registration:
         document = await self.registrations.get(registration_id)

@@ -135,7 +135,7 @@ def build(settings: NotificationSettings, *, clock: Callable[[], datetime] = utc
     )
     # Every effect is keyed by the event's id (deliveries, digest entries, participants,
     # reminders), so a redelivered event finds it done: no separate "processed" record.
-    subscribe(
+    consumer = subscribe(
         broker,
         topics=topics(),
         group_id=settings.consumer_group,
@@ -187,6 +187,7 @@ def build(settings: NotificationSettings, *, clock: Callable[[], datetime] = utc
         startup=[create_indexes, relay.create_indexes, seed],
         background=[deliver, relay_outcomes, send_reminders, write_digests],
         topics=[MEETINGS, NOTIFICATIONS, dead_letters(settings.consumer_group)],
+        consumers=[consumer],
     )
     app = create_app(
         settings,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import zlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from random import Random
@@ -81,23 +82,30 @@ class DeliveryWorker:
         self._stopping = False
         self._poll_s = poll_s
         self._watch_s = watch_s
-        # Written claimed by this process, with their bytes, and when the lease was taken.
-        self._fresh: dict[DeliveryId, tuple[Claimed, float]] = {}
+        # Written claimed by this process, with their bytes and when the lease was taken; one
+        # queue per connection, chosen by recipient, so a person's e-mails go out in order.
+        self._fresh: list[dict[DeliveryId, tuple[Claimed, float]]] = [{} for _ in self._senders]
         # Found by the poll: to be claimed first.
         self._ready: dict[DeliveryId, None] = {}
         self._in_hand: set[DeliveryId] = set()
-        self._signal = asyncio.Event()
+        self._signals = [asyncio.Event() for _ in self._senders]
         self._poll_signal = asyncio.Event()
 
     def ready(self, claimed: Claimed) -> None:
         """A delivery was just written, claimed for this process: send it now."""
-        self._fresh[claimed.delivery.id] = (claimed, asyncio.get_running_loop().time())
-        self._signal.set()
+        shard = zlib.crc32(claimed.delivery.recipient_id.encode()) % len(self._fresh)
+        self._fresh[shard][claimed.delivery.id] = (claimed, asyncio.get_running_loop().time())
+        self._signals[shard].set()
 
     def _due(self, delivery_id: DeliveryId) -> None:
-        if delivery_id not in self._in_hand and delivery_id not in self._fresh:
+        if delivery_id not in self._in_hand and not any(delivery_id in f for f in self._fresh):
             self._ready[delivery_id] = None
-            self._signal.set()
+            for signal in self._signals:
+                signal.set()
+
+    def _waiting(self, shard: int | None = None) -> int:
+        fresh = self._fresh if shard is None else [self._fresh[shard]]
+        return sum(len(f) for f in fresh) + len(self._ready)
 
     def wake(self) -> None:
         """Something became due (a resend, a digest): poll the queue now."""
@@ -109,8 +117,8 @@ class DeliveryWorker:
             # A task group, not gather: stopping waits for every loop to finish its step
             # (gather would return at the first cancelled loop, under a send in progress).
             async with asyncio.TaskGroup() as loops:
-                for sender in self._senders:
-                    loops.create_task(self._loop(sender))
+                for shard, sender in enumerate(self._senders):
+                    loops.create_task(self._loop(sender, shard))
                 loops.create_task(self._poll())
                 loops.create_task(self._watch())
         finally:
@@ -122,22 +130,22 @@ class DeliveryWorker:
         chosen = sender or self._senders[0]
         await self._find_due()
         taken = 0
-        while self._fresh or self._ready:
-            taken += await finish_step(
-                self._next(chosen), grace_s=self._stop_grace_s, on_cancel=self._cut_sends
-            )
+        while self._waiting():
+            for shard in range(len(self._fresh)):
+                taken += await finish_step(
+                    self._next(chosen, shard), grace_s=self._stop_grace_s, on_cancel=self._cut_sends
+                )
         return taken
 
-    async def _next(self, sender: Sender) -> int:
+    async def _next(self, sender: Sender, shard: int) -> int:
         """Take a share of what is ready and send it; returns how many were taken."""
-        waiting = len(self._fresh) + len(self._ready)
-        share = max(1, min(CHUNK, -(-waiting // len(self._senders))))
-        fresh = self._take_fresh(share)
-        ids = list(self._ready)[: share - len(fresh)]
+        share = max(
+            1, min(CHUNK, -(-len(self._ready) // len(self._senders)) + len(self._fresh[shard]))
+        )
+        fresh = self._take_fresh(shard, share)
+        ids = list(self._ready)[: max(share - len(fresh), 0)]
         for delivery_id in ids:
             del self._ready[delivery_id]
-        if not self._ready and not self._fresh:
-            self._signal.clear()
         self._in_hand.update(ids)
         self._in_hand.update(c.delivery.id for c in fresh)
         try:
@@ -155,7 +163,7 @@ class DeliveryWorker:
             self._in_hand.difference_update(c.delivery.id for c in fresh)
         return len(claimed)
 
-    def _take_fresh(self, share: int) -> list[Claimed]:
+    def _take_fresh(self, shard: int, share: int) -> list[Claimed]:
         """Deliveries claimed at birth, as long as their lease leaves time for an attempt.
 
         One whose lease is nearly over (the process was paused, say) is left to the poll,
@@ -163,8 +171,9 @@ class DeliveryWorker:
         """
         taken = []
         latest = asyncio.get_running_loop().time() - self._usable_lease_s()
-        for delivery_id in list(self._fresh)[:share]:
-            claimed, at = self._fresh.pop(delivery_id)
+        fresh = self._fresh[shard]
+        for delivery_id in list(fresh)[:share]:
+            claimed, at = fresh.pop(delivery_id)
             if at >= latest:
                 taken.append(claimed)
         return taken
@@ -255,12 +264,18 @@ class DeliveryWorker:
             if when is None or when > cut_at:
                 deadline.reschedule(cut_at)
 
-    async def _loop(self, sender: Sender) -> None:
+    async def _loop(self, sender: Sender, shard: int) -> None:
+        signal = self._signals[shard]
         while True:
+            await signal.wait()
+            # Cleared before looking: what arrives from now on sets it again.
+            signal.clear()
             try:
-                while self._fresh or self._ready:
+                while self._fresh[shard] or self._ready:
                     await finish_step(
-                        self._next(sender), grace_s=self._stop_grace_s, on_cancel=self._cut_sends
+                        self._next(sender, shard),
+                        grace_s=self._stop_grace_s,
+                        on_cancel=self._cut_sends,
                     )
             except asyncio.CancelledError:
                 raise
@@ -268,7 +283,6 @@ class DeliveryWorker:
                 # The database is away: the deliveries stay pending, found again by the poll.
                 log.warning("delivery.loop_failed", error=str(exc))
                 await asyncio.sleep(self._poll_s)
-            await self._signal.wait()
 
     async def _poll(self) -> None:
         while True:

@@ -315,9 +315,14 @@ async def steady(ctx: Context, *, rate: float, seconds: float, meetings: int) ->
         total = int(rate * seconds)
         lag = ConsumerLag(ctx.servers.kafka, f"{s.prefix}notifications")
         answers: list[tuple[int, float, datetime, int]] = []
+        errors: list[str] = []
 
         async def one(n: int) -> None:
-            took, at, answer = await s.register(ids[n % meetings], n)
+            try:
+                took, at, answer = await s.register(ids[n % meetings], n)
+            except httpx.HTTPError as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+                return
             answers.append((n, took, at, answer.status_code))
 
         task = ctx.progress.add_task(f"steady {rate:g}/s", total=total)
@@ -354,6 +359,8 @@ async def steady(ctx: Context, *, rate: float, seconds: float, meetings: int) ->
         "meetings": meetings,
         "registrations": total,
         "answered_201": sum(1 for *_, status in answers if status == 201),
+        "http_errors": len(errors),
+        "http_error_kinds": sorted(set(errors))[:5],
         "emails": len(end_to_end),
         "http_ms": percentiles([took * 1000 for _, took, _, _ in answers]),
         "end_to_end_ms": percentiles(end_to_end),

@@ -72,7 +72,7 @@ async def register(
         changed, registrations, events = domain.register(meeting, arriving, now=now)
         return changed, registrations, ctx.addressed(changed, events)
 
-    registration, created = await ctx.store.register(
+    registration, created, meeting = await ctx.store.register(
         meeting_id,
         body.person(),
         registration_id=domain.RegistrationId(ctx.new_id()),
@@ -82,7 +82,6 @@ async def register(
     if not created:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/meetings/{meeting_id}/registrations/{registration.id}"
-    meeting = await ctx.store.get(meeting_id)
     positions = await ctx.store.waitlist_positions(meeting, [registration])
     return RegistrationReceipt.of(registration, positions.get(registration.id))
 

@@ -56,13 +56,14 @@ async def scheduled(store: MeetingStore, **details: Any) -> Meeting:
 
 
 async def register(store: MeetingStore, meeting_id: str, n: int) -> tuple[Registration, bool]:
-    return await store.register(
+    registration, created, _ = await store.register(
         meeting_id,
         person(n),
         registration_id=domain.RegistrationId(f"r-{n}"),
         now=BEFORE,
         decide=lambda meeting, arriving: domain.register(meeting, arriving, now=BEFORE),
     )
+    return registration, created
 
 
 async def published_types(store: MeetingStore, registration_id: str) -> list[str]:

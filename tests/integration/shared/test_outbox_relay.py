@@ -142,11 +142,15 @@ async def test_an_event_nobody_announced_is_found_by_the_sweep(kafka, meetings):
         {"_id": "pm-14"}, push_outbox({"$set": {"status": "cancelled"}}, [entry]), upsert=True
     )
 
-    published = await OutboxRelay(outbox, KafkaPublisher(broker), [meetings]).sweep()
+    relay = OutboxRelay(outbox, KafkaPublisher(broker), [meetings])
+    # Written a moment ago, it is left to its writer's announcement...
+    left = await relay.sweep()
+    # ...unless the relay is starting, when no writer of this process can be left.
+    published = await relay.sweep(everything=True)
     [record] = await read(kafka.bootstrap, topic, 1)
     await broker.stop()
 
-    assert published == 1
+    assert (left, published) == (0, 1)
     assert dict(record.headers)["ce_id"].decode() == entry["id"]
 
 
