@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -14,9 +15,7 @@ class Profiler:
 
     def __init__(self, pid: int, out: Path, *, rate: int = 200) -> None:
         self.out = out
-        spy = shutil.which("py-spy") or str(
-            Path(__file__).resolve().parents[2] / ".venv/bin/py-spy"
-        )
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         self._process = subprocess.Popen(
             [
                 spy,
