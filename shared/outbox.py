@@ -300,9 +300,10 @@ class OutboxRelay:
     async def publish(self, documents: Sequence[tuple[str, Any, Handed | None]]) -> int:
         """Publish the documents' entries in order, then remove exactly those.
 
-        Order is the order of the writes, across collections too (a meeting's registrations
-        live in another collection than the meeting, and share its key): announcement order,
-        and within one batch the entries' own times.
+        Order is the order of the writes, across documents and collections too (a meeting's
+        registrations live in another collection than the meeting, and share its key): the
+        entries of one round are merged by the time each was staged, so a document that
+        gathered several entries cannot carry its later ones ahead of another's earlier one.
         """
         by_collection: dict[str, list[Any]] = {}
         for name, document_id, handed in documents:
@@ -406,7 +407,9 @@ class OutboxRelay:
     async def _publish_claimed(self, ordered: list[tuple[str, _Claimed]]) -> int:
         if not ordered:
             return 0
-        messages = [_outgoing(entry) for _, c in ordered for entry in c.entries]
+        entries = [entry for _, c in ordered for entry in c.entries]
+        entries.sort(key=_staged_at)  # stable: one document's entries keep their order
+        messages = [_outgoing(entry) for entry in entries]
         by_collection: dict[str, list[_Claimed]] = {}
         for name, c in ordered:
             by_collection.setdefault(name, []).append(c)
@@ -499,10 +502,15 @@ class OutboxRelay:
 
 
 def _written_at(entries: Sequence[dict[str, Any]]) -> datetime:
-    """When the first of these entries was staged (its CloudEvents time)."""
+    """When the first of these entries was staged."""
     if not entries:
         return datetime.max.replace(tzinfo=UTC)
-    return datetime.fromisoformat(entries[0]["headers"]["ce_time"])
+    return _staged_at(entries[0])
+
+
+def _staged_at(entry: dict[str, Any]) -> datetime:
+    """When the entry was staged: its CloudEvents time."""
+    return datetime.fromisoformat(entry["headers"]["ce_time"])
 
 
 def _outgoing(entry: dict[str, Any]) -> Outgoing:

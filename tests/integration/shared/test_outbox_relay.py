@@ -206,3 +206,34 @@ async def test_entries_added_while_the_relay_publishes_are_kept_for_the_next_rou
     stored = await meetings.find_one({"_id": "pm-16"})
     assert stored["outbox"] == []
     assert stored["outbox_pending"] is False
+
+
+async def test_entries_of_two_documents_with_one_key_leave_in_the_order_they_were_written(
+    kafka, meetings, mongo
+):
+    # A meeting gathers entries before the relay runs; a registration of it (another
+    # collection, the same key) is written between two of them.
+    topic = unique_name("relay-interleaved")
+    client = AsyncMongoClient(mongo.uri, tz_aware=True)
+    registrations = client[meetings.database.name]["registrations"]
+    outbox = Outbox(source="/partnership/meetings")
+    broker = KafkaBroker(kafka.bootstrap, enable_idempotence=True)
+    await broker.start()
+    relay = OutboxRelay(outbox, KafkaPublisher(broker), [meetings, registrations])
+    await save_with_events(meetings, outbox, "pm-17", topic, "scheduled")
+    [registered] = outbox.stage([cancellation("pm-17", "registered")])
+    registered["topic"] = topic
+    await registrations.update_one(
+        {"_id": "r-1"}, push_outbox({"$set": {"meeting_id": "pm-17"}}, [registered]), upsert=True
+    )
+    outbox.written(registrations.name, "r-1")
+    await save_with_events(meetings, outbox, "pm-17", topic, "held")
+
+    published = await relay.publish(outbox.take(10))
+    records = await read(kafka.bootstrap, topic, 3)
+    await broker.stop()
+    await client.close()
+
+    assert published == 3
+    assert [json.loads(r.value)["reason"] for r in records] == ["scheduled", "registered", "held"]
+    assert {r.key for r in records} == {b"pm-17"}
