@@ -57,6 +57,11 @@ test-integration: venv ## Integration tests against the real servers
 test-e2e: venv ## End-to-end tests through public HTTP and Kafka only
 	@bash deploy/local/test.sh tests/e2e $(PYTEST_ARGS)
 
+.PHONY: fuzz
+fuzz: venv ## schemathesis against both services' OpenAPI: a fresh seed, more examples
+	@SCHEMATHESIS_SEED=$${SCHEMATHESIS_SEED:-$$RANDOM$$RANDOM} SCHEMATHESIS_EXAMPLES=$${SCHEMATHESIS_EXAMPLES:-50} \
+		bash deploy/local/test.sh tests/integration/openapi -q $(PYTEST_ARGS)
+
 .PHONY: bench
 bench: venv ## Measure the spine against a raw loop (table, JSON and plot under bench-results/)
 	@bash deploy/local/infra.sh up
@@ -68,11 +73,37 @@ lint: venv ## ruff check, ruff format --check, mypy --strict
 	@$(BIN)/ruff format --check .
 	@$(BIN)/mypy
 
+.PHONY: messages
+messages: venv ## Extract the e-mail and page texts into messages.pot, update every catalog, fail on a gap
+	@cd services/notifications && $(CURDIR)/$(BIN)/pybabel -q extract -F locale/babel.cfg \
+		-c Translators: --add-location=file --no-wrap \
+		--project=inclusion-partnership --version=notifications \
+		--header-comment=$$'# The notifications service\'s e-mail texts in English, from which every catalog translates.\n# `make messages` writes this file from the templates: do not edit it by hand.' \
+		-o locale/messages.pot.new templates
+	@# Extraction stamps the time: keep the committed template when nothing else changed.
+	@cd services/notifications/locale && \
+		if diff -q -I '^"POT-Creation-Date: ' messages.pot messages.pot.new >/dev/null 2>&1; \
+		then rm messages.pot.new; else mv messages.pot.new messages.pot; fi
+	@cd services/notifications && $(CURDIR)/$(BIN)/pybabel -q update -i locale/messages.pot \
+		-d locale --ignore-obsolete --ignore-pot-creation-date --no-wrap
+	@$(BIN)/python -m shared.i18n services/notifications/locale
+	@cd services/meetings && $(CURDIR)/$(BIN)/pybabel -q extract -F locale/babel.cfg \
+		-c Translators: --add-location=file --no-wrap \
+		--project=inclusion-partnership --version=meetings \
+		--header-comment=$$'# The meetings service\'s page texts in English, from which every catalog translates.\n# `make messages` writes this file from the templates: do not edit it by hand.' \
+		-o locale/messages.pot.new templates
+	@cd services/meetings/locale && \
+		if diff -q -I '^"POT-Creation-Date: ' messages.pot messages.pot.new >/dev/null 2>&1; \
+		then rm messages.pot.new; else mv messages.pot.new messages.pot; fi
+	@cd services/meetings && $(CURDIR)/$(BIN)/pybabel -q update -i locale/messages.pot \
+		-d locale --ignore-obsolete --ignore-pot-creation-date --no-wrap
+	@$(BIN)/python -m shared.i18n services/meetings/locale
+
 .PHONY: fmt
 fmt: venv ## Format and auto-fix
 	@$(BIN)/ruff format .
 	@$(BIN)/ruff check --fix .
 
 .PHONY: token
-token: venv ## Print a development bearer token: make token ROLE=secretariat
-	@$(BIN)/python -m shared.auth $(or $(ROLE),secretariat)
+token: venv ## Print a development bearer token: make token ROLE=secretariat (or ROLE="secretariat operator")
+	@ALLOW_DEVELOPMENT_SECRETS=true $(BIN)/python -m shared.auth $(or $(ROLE),secretariat)

@@ -15,7 +15,6 @@ from typing import Annotated, Any
 import jwt
 import typer
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict
 
 from shared.errors import Forbidden, Unauthenticated
@@ -48,6 +47,7 @@ class Authenticator:
         self._audience = settings.jwt_audience
         self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url) if settings.jwt_jwks_url else None
         self._secret = settings.jwt_key()
+        self._max_lifetime_s = settings.jwt_max_lifetime_s
 
     async def verify(self, token: str) -> Principal:
         """The principal behind a token; raises Unauthenticated if it is not valid."""
@@ -69,20 +69,38 @@ class Authenticator:
             )
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"invalid bearer token: {exc}") from exc
+        # A token valid for years is a leaked token waiting to happen: refuse long lifetimes.
+        issued = claims.get("iat", datetime.now(UTC).timestamp())
+        if (
+            float(claims["exp"]) - float(issued) > self._max_lifetime_s
+            or float(claims["exp"]) - datetime.now(UTC).timestamp() > self._max_lifetime_s
+        ):
+            raise Unauthenticated(
+                f"invalid bearer token: valid for longer than {self._max_lifetime_s} s"
+            )
         roles = {Role(r) for r in claims.get("roles", []) if r in Role._value2member_map_}
         return Principal(subject=str(claims["sub"]), roles=frozenset(roles))
 
 
-_bearer = HTTPBearer(auto_error=False)
-Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+# How a route is guarded, for the OpenAPI document (`shared.openapi`): read off its
+# dependencies, so the document says exactly what the code asks for.
+AUTH_MARK = "__partnership_auth__"
+BEARER_SCHEME = "bearer"
 
 
-async def optional_principal(request: Request, credentials: Credentials) -> Principal | None:
-    """The caller if a bearer token was sent (and valid), else None."""
-    if credentials is None:
+async def optional_principal(request: Request) -> Principal | None:
+    """The caller if a bearer token was sent (and valid), else None (a public route)."""
+    header = request.headers.get("authorization")
+    if header is None:
         return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
     authenticator: Authenticator = request.app.state.authenticator
-    return await authenticator.verify(credentials.credentials)
+    return await authenticator.verify(token.strip())
+
+
+setattr(optional_principal, AUTH_MARK, "optional")
 
 
 def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
@@ -100,6 +118,7 @@ def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
             )
         return principal
 
+    setattr(dependency, AUTH_MARK, "required")
     return dependency
 
 

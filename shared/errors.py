@@ -81,3 +81,20 @@ class Unauthenticated(DomainError):
 
 class Forbidden(NotAllowed):
     title = "Forbidden"
+
+
+class TooManyRequests(DomainError):
+    """A client asked more often than its limit allows; it may try again later."""
+
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after_s: int) -> None:
+        super().__init__(detail, retry_after_s=retry_after_s)
+        self.retry_after_s = retry_after_s
+
+
+class PayloadTooLarge(DomainError):
+    title = "Content too large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the request body must be at most {limit} bytes", limit_bytes=limit)

@@ -14,19 +14,24 @@ from fastapi import APIRouter, FastAPI, HTTPException, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared import openapi
 from shared.auth import Authenticator
-from shared.problems import PROBLEM_JSON, install_problem_handlers
+from shared.problems import PROBLEM_JSON, install_problem_handlers, problem
 from shared.settings import ServiceSettings
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
 
 REQUESTS = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("http_request_duration_seconds", "HTTP request latency", ["method", "route"])
 
 REQUEST_ID_HEADER = "X-Request-ID"
+QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 READINESS_TIMEOUT_S = 2.0
 
 log = structlog.get_logger()
@@ -40,34 +45,58 @@ def create_app(
     readiness: Mapping[str, ReadinessCheck] | None = None,
     lifespan: Lifespan | None = None,
     description: str = "",
+    body_limits: Mapping[str, int] | None = None,
+    exception_handlers: Mapping[type[Exception], ExceptionHandler] | None = None,
 ) -> FastAPI:
-    """A service's app: its routers plus the endpoints and middleware every service has."""
+    """A service's app: its routers plus the endpoints and middleware every service has.
+
+    `body_limits` gives routes ("POST /path/{param}") a smaller body limit than the
+    service's own, such as a public form that has no business being large.
+    `exception_handlers` answer a service's own exceptions (a page's refusal is a page).
+    """
     app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
     app.state.settings = settings
     app.state.authenticator = Authenticator(settings)
     install_problem_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_body_bytes)
+    for exception, handler in (exception_handlers or {}).items():
+        app.add_exception_handler(exception, handler)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_request_body_bytes, route_limits=body_limits or {}
+    )
     app.add_middleware(RequestContext)
     app.include_router(_operations_router(readiness or {}))
     for router in routers:
         app.include_router(router)
+    openapi.install(app)
     return app
 
 
 class BodySizeLimit:
-    """Refuse bodies over the limit with 413, whether they state a Content-Length or stream."""
+    """Refuse bodies over the limit with 413, whether they state a Content-Length or stream.
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    One rule everywhere: a stated length over the limit is refused before the body is read,
+    a streamed (chunked) body as soon as it passes the limit.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, route_limits: Mapping[str, int] | None = None
+    ) -> None:
         self._app = app
         self._max_bytes = max_bytes
+        self._route_limits = [
+            (method, compile_path(path)[0], min(limit, max_bytes))
+            for route, limit in (route_limits or {}).items()
+            for method, path in [route.split(" ", 1)]
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
+        limit = self._limit_for(scope)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self._max_bytes):
-            await self._too_large(scope, receive, send)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _too_large(limit)(scope, receive, send)
             return
         received = 0
 
@@ -75,27 +104,27 @@ class BodySizeLimit:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self._max_bytes:
+            if received > limit:
                 # Raised inside the route's body read, so the problem handlers answer it.
-                raise HTTPException(
-                    413, f"the request body must be at most {self._max_bytes} bytes"
-                )
+                raise HTTPException(413, _too_large_detail(limit))
             return message
 
         await self._app(scope, counting_receive, send)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = JSONResponse(
-            {
-                "type": "about:blank",
-                "title": "Content Too Large",
-                "status": 413,
-                "detail": f"the request body must be at most {self._max_bytes} bytes",
-            },
-            status_code=413,
-            media_type=PROBLEM_JSON,
-        )
-        await response(scope, receive, send)
+    def _limit_for(self, scope: Scope) -> int:
+        for method, path, limit in self._route_limits:
+            if scope["method"] == method and path.match(scope["path"]):
+                return limit
+        return self._max_bytes
+
+
+def _too_large_detail(limit: int) -> str:
+    return f"the request body must be at most {limit} bytes"
+
+
+def _too_large(limit: int) -> JSONResponse:
+    detail = _too_large_detail(limit)
+    return problem(413, "Content Too Large", detail, errors=[{"field": "body", "reason": detail}])
 
 
 class RequestContext:
@@ -127,10 +156,23 @@ class RequestContext:
             await self._app(scope, receive, send_with_id)
         finally:
             structlog.contextvars.unbind_contextvars("correlation_id")
+            # The route's template, never the raw path or query: those can carry ids and
+            # signed tokens, which a log must not.
             template = getattr(scope.get("route"), "path", "unmatched")
             method = scope["method"]
+            elapsed = time.perf_counter() - started
             REQUESTS.labels(method, template, str(status)).inc()
-            LATENCY.labels(method, template).observe(time.perf_counter() - started)
+            LATENCY.labels(method, template).observe(elapsed)
+            # Probes and scrapes come every few seconds: only at debug, to keep the log readable.
+            emit = log.debug if template in QUIET_ROUTES else log.info
+            emit(
+                "http.request",
+                method=method,
+                route=template,
+                status=status,
+                duration_ms=round(elapsed * 1000, 1),
+                request_id=request_id,
+            )
 
 
 def _operations_router(readiness: Mapping[str, ReadinessCheck]) -> APIRouter:

@@ -11,7 +11,17 @@ from fastapi.responses import JSONResponse
 from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.errors import Conflict, DomainError, Invalid, NotAllowed, NotFound, Unauthenticated
+from shared.errors import (
+    Conflict,
+    DomainError,
+    Invalid,
+    NotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    TooManyRequests,
+    Unauthenticated,
+)
+from shared.routes import served_routes
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -21,6 +31,8 @@ STATUS: dict[type[DomainError], int] = {
     NotFound: 404,
     Conflict: 409,
     NotAllowed: 403,
+    PayloadTooLarge: 413,
+    TooManyRequests: 429,
     Invalid: 422,
 }
 
@@ -44,9 +56,13 @@ def problem(
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, TooManyRequests):
+        headers["Retry-After"] = str(exc.retry_after_s)
     return JSONResponse(
-        exc.problem(status), status_code=status, media_type=PROBLEM_JSON, headers=headers
+        exc.problem(status), status_code=status, media_type=PROBLEM_JSON, headers=headers or None
     )
 
 
@@ -60,6 +76,9 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    if any(err.get("type") == "json_invalid" for err in exc.errors()):
+        # Not JSON at all: the body could not be read, so no field is to blame.
+        return _malformed("the body is not valid JSON")
     errors = [
         {"field": _field(err.get("loc", ())), "reason": err.get("msg", "invalid")}
         for err in exc.errors()
@@ -68,10 +87,38 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(422, "Invalid request", detail, errors=errors)
 
 
+def _malformed(reason: str) -> JSONResponse:
+    """400: a body that is not JSON (bad syntax, not UTF-8, nested too deep, a huge number)."""
+    return problem(400, "Bad Request", reason, errors=[{"field": "body", "reason": reason}])
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else "request refused"
-    return problem(exc.status_code, _reason(exc.status_code), detail)
+    if exc.status_code == 400:
+        # FastAPI's own answer when it could not even decode the body.
+        return _malformed(f"the body is not valid JSON ({detail})")
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 405:
+        # RFC 9110: `Allow` lists every method of the resource, and a path served by several
+        # routes (GET and POST on /registrations) has them on different routes.
+        headers["Allow"] = ", ".join(_methods_at(request))
+    if exc.status_code == 413:
+        # The same answer as a stated Content-Length over the limit (shared/http.py).
+        return problem(413, _reason(413), detail, errors=[{"field": "body", "reason": detail}])
+    return problem(exc.status_code, _reason(exc.status_code), detail, headers=headers or None)
+
+
+def _methods_at(request: Request) -> list[str]:
+    # The resource is the most literal template the path matches (/meetings/upcoming.ics,
+    # not /meetings/{meeting_id}); its methods may be spread over several routes.
+    path = request.scope["path"]
+    routes = list(served_routes(request.app))
+    matching = [route.path for route in routes if route.serves(path)]
+    if not matching:
+        return []
+    template = min(matching, key=lambda template: template.count("{"))
+    return sorted({m for route in routes if route.path == template for m in route.methods})
 
 
 async def _database_unreachable(request: Request, exc: Exception) -> JSONResponse:
@@ -95,6 +142,8 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 def _reason(status: int) -> str:
     from http import HTTPStatus
 
+    if status == 413:
+        return "Content Too Large"  # RFC 9110's name; Python's is the older one
     try:
         return HTTPStatus(status).phrase
     except ValueError:
@@ -110,22 +159,49 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected_error)
 
 
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details; extension members carry the facts",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "For 400 and 422: each field at fault and why",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "reason": {"type": "string"}},
+                "required": ["field", "reason"],
+            },
+        },
+    },
+    "required": ["title", "status", "detail"],
+}
+
+
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI declarations of the problem answers a route can give."""
-    schema = {
-        "type": "object",
-        "properties": {
-            "type": {"type": "string"},
-            "title": {"type": "string"},
-            "status": {"type": "integer"},
-            "detail": {"type": "string"},
-        },
-        "required": ["title", "status", "detail"],
-    }
+    schema = PROBLEM_SCHEMA
     return {
         status: {
             "description": _reason(status),
             "content": {PROBLEM_JSON: {"schema": schema}},
+        }
+        for status in statuses
+    }
+
+
+def problem_or_page_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Answers a route gives as problem+json to an API client and as a page to a browser."""
+    return {
+        status: {
+            "description": _reason(status),
+            "content": {
+                PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}},
+                "text/html": {"schema": {"type": "string"}},
+            },
         }
         for status in statuses
     }

@@ -8,7 +8,8 @@ from typing import Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Known only to the local dev stack; production refuses to start with it (see _safe_in_production).
+# Known only to the local dev stack and the tests, which opt in to them with
+# ALLOW_DEVELOPMENT_SECRETS=true; nothing else starts with them (see _secrets_given).
 DEV_JWT_SECRET = "development-only-jwt-secret-do-not-use-in-production"  # noqa: S105
 DEV_LINK_SECRET = "development-only-link-secret-do-not-use-in-production"  # noqa: S105
 
@@ -49,7 +50,11 @@ class ServiceSettings(BaseSettings):
     jwt_jwks_url: str | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
+    # Tokens that would be valid longer than this (from their issue) are refused.
+    jwt_max_lifetime_s: int = Field(default=12 * 3600, ge=60)
     link_secret: SecretStr | None = None
+    # Only the dev stack and the tests set it: without it, missing secrets stop start-up.
+    allow_development_secrets: bool = False
 
     # Writes announce their events to the relay; this sweep finds what a crash left behind.
     outbox_sweep_interval_s: float = Field(default=10.0, gt=0)
@@ -60,15 +65,24 @@ class ServiceSettings(BaseSettings):
     consumer_stall_s: float = Field(default=120.0, gt=0)
 
     @model_validator(mode="after")
-    def _safe_in_production(self) -> Self:
-        if self.environment is Environment.PRODUCTION:
-            if self.jwt_jwks_url is None and not _strong(self.jwt_secret, DEV_JWT_SECRET):
-                raise ValueError(
-                    "JWT_JWKS_URL (an OIDC issuer's keys) or a JWT_SECRET of at least 32 "
-                    "characters is required in production"
-                )
-            if not _strong(self.link_secret, DEV_LINK_SECRET):
-                raise ValueError("LINK_SECRET of at least 32 characters is required in production")
+    def _secrets_given(self) -> Self:
+        development = (
+            self.allow_development_secrets and self.environment is not Environment.PRODUCTION
+        )
+        if development:
+            return self
+        hint = (
+            ""
+            if self.environment is Environment.PRODUCTION
+            else (" (for a local development stack only: ALLOW_DEVELOPMENT_SECRETS=true)")
+        )
+        if self.jwt_jwks_url is None and not _strong(self.jwt_secret, DEV_JWT_SECRET):
+            raise ValueError(
+                "JWT_JWKS_URL (an OIDC issuer's keys) or a JWT_SECRET of at least 32 "
+                f"characters is required{hint}"
+            )
+        if not _strong(self.link_secret, DEV_LINK_SECRET):
+            raise ValueError(f"LINK_SECRET of at least 32 characters is required{hint}")
         return self
 
     @property
@@ -91,11 +105,11 @@ class ServiceSettings(BaseSettings):
         return (self.public_base_url or f"http://{self.http_host}:{self.http_port}").rstrip("/")
 
     def jwt_key(self) -> str:
-        """The HS256 secret, falling back to the dev secret outside production."""
+        """The HS256 secret (the development one only where it was allowed)."""
         return self.jwt_secret.get_secret_value() if self.jwt_secret else DEV_JWT_SECRET
 
     def link_key(self) -> str:
-        """The secret that signs self-service links, falling back to the dev secret outside production."""
+        """The secret that signs self-service links (the development one only where allowed)."""
         return self.link_secret.get_secret_value() if self.link_secret else DEV_LINK_SECRET
 
 

@@ -3,6 +3,11 @@
 Fixtures (session-scoped): ``kafka`` (``.bootstrap``), ``mongo`` (``.uri``), ``smtp`` (``.host``,
 ``.port``, ``.api_url`` and helpers for Mailpit's HTTP API), and ``unique_name``.
 
+Every name ``unique_name`` hands out carries the session's mark (``SESSION``). When the session
+ends, the ``kafka`` and ``mongo`` fixtures delete the topics, consumer groups and databases
+whose names carry it, and those of sessions that crashed (marks over ``STALE_AFTER_S`` old);
+names without a mark, such as the ones ``make run`` uses, are never touched.
+
 Each server is found in this order, first match wins:
 
 1. Environment variables: ``KAFKA_BOOTSTRAP_SERVERS``; ``MONGODB_URI``; ``SMTP_HOST``,
@@ -14,8 +19,9 @@ Each server is found in this order, first match wins:
    says which variables it needs.
 2. testcontainers, when a Docker daemon answers: ``apache/kafka``, ``mongo:8``,
    ``axllent/mailpit``, on fixed host ports so the address survives a container restart.
-3. The dev stack: ``deploy/local/infra.sh start <server>``. It is left running after the session
-   (the next run starts in a second); ``infra.sh down`` stops it.
+3. The tests' own dev stack: ``PARTNERSHIP_STACK=test deploy/local/infra.sh start <server>``,
+   which shares no port and no file with the stack ``make run`` serves. It is left running after
+   the session (the next run starts in a second); ``infra.sh down`` stops it.
 
 Fault injection is asynchronous, so the code under test keeps running meanwhile::
 
@@ -29,11 +35,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import secrets
 import socket
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import cache
@@ -43,6 +52,8 @@ from typing import Any, Protocol
 import httpx
 import pytest
 import pytest_asyncio
+from aiokafka.protocol.api import Request, RequestStruct, Response
+from aiokafka.protocol.types import Array, Int16, Int32, Schema, String
 
 INFRA_SH = Path(__file__).resolve().parent.parent / "deploy" / "local" / "infra.sh"
 
@@ -54,9 +65,47 @@ READY_TIMEOUT_S = 120.0  # a first container start includes the image pull
 GIVEN_SERVER_TIMEOUT_S = 20.0  # servers named in the environment should already be up
 
 
+# This session's mark: "test", when it started (Unix seconds, hex) and four random hex digits.
+SESSION = f"test{int(time.time()):08x}{secrets.token_hex(2)}"
+# No session runs this long (all of `make test` takes minutes): an older mark is a session's
+# that never reached its end (killed, crashed), whose names nobody removed.
+STALE_AFTER_S = 3 * 3600
+# The mark inside a name unique_name made, however the test went on (a database's name with
+# "_" for "-", a topic under a prefix, a dead-letter topic named after a consumer group).
+_MARKED = re.compile(
+    r"(?:^|[-_.])(?P<session>test(?P<started>[0-9a-f]{8})[0-9a-f]{4})[-_][0-9a-f]{12}(?=$|[-_.])"
+)
+
+
 def unique_name(prefix: str = "test") -> str:
     """A fresh name for a topic, consumer group or database, so tests never share state."""
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+    return f"{prefix}-{SESSION}-{uuid.uuid4().hex[:12]}"
+
+
+def leftovers(
+    names: Iterable[str], *, session: str = SESSION, now_s: float | None = None
+) -> list[str]:
+    """The names a session's clean-up removes: its own, and those of crashed sessions."""
+    stale_before = (time.time() if now_s is None else now_s) - STALE_AFTER_S
+    found = []
+    for name in names:
+        marks = list(_MARKED.finditer(name))
+        if any(m["session"] == session or int(m["started"], 16) < stale_before for m in marks):
+            found.append(name)
+    return sorted(found)
+
+
+def pytest_report_header() -> list[str]:
+    """Which servers the session uses, and the mark its names carry."""
+    marks = f"names marked {SESSION}: removed from Kafka and MongoDB when the session ends"
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not bootstrap:
+        return [marks, "servers: Docker containers, else the tests' own dev stack"]
+    stack = _stack_env()["PARTNERSHIP_STACK"] if _uses_devstack() else None
+    where = f"servers: Kafka {bootstrap}" + (f" (the {stack} stack)" if stack else "")
+    if stack == "dev":
+        where += ": the stack `make run` serves (`make test` uses a stack of its own)"
+    return [marks, where]
 
 
 @pytest.fixture(name="unique_name")
@@ -79,9 +128,9 @@ class Control(Protocol):
     async def start(self) -> None: ...
 
 
-async def _run(*argv: str, what: str) -> str:
+async def _run(*argv: str, what: str, env: dict[str, str] | None = None) -> str:
     process = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env
     )
     output, _ = await process.communicate()
     text = output.decode(errors="replace")
@@ -91,7 +140,17 @@ async def _run(*argv: str, what: str) -> str:
 
 
 async def _infra(*args: str) -> str:
-    return await _run("bash", str(INFRA_SH), *args, what=f"infra.sh {' '.join(args)}")
+    return await _run(
+        "bash", str(INFRA_SH), *args, what=f"infra.sh {' '.join(args)}", env=_stack_env()
+    )
+
+
+def _stack_env() -> dict[str, str]:
+    """The environment for infra.sh: the stack named there, else the tests' own stack."""
+    if "PARTNERSHIP_STACK" in os.environ:
+        return dict(os.environ)
+    # Addresses from an infra.sh that did not name its stack yet came from the dev stack.
+    return os.environ | {"PARTNERSHIP_STACK": "dev" if _uses_devstack() else "test"}
 
 
 @dataclass
@@ -344,6 +403,102 @@ class Smtp(Server):
 
 
 # --------------------------------------------------------------------------------------------
+# What a session leaves behind, removed when it ends.
+
+
+class _DeleteGroupsResponse(Response):  # type: ignore[misc]  # aiokafka is untyped
+    API_KEY = 42
+    API_VERSION = 1
+    SCHEMA = Schema(
+        ("throttle_time_ms", Int32),
+        ("results", Array(("group_id", String("utf-8")), ("error_code", Int16))),
+    )
+
+
+class _DeleteGroupsRequestV1(RequestStruct):  # type: ignore[misc]
+    API_KEY = 42
+    API_VERSION = 1
+    RESPONSE_TYPE = _DeleteGroupsResponse
+    SCHEMA = Schema(("groups_names", Array(String("utf-8"))))
+
+
+class _DeleteGroupsRequest(Request[_DeleteGroupsRequestV1]):  # type: ignore[misc]
+    """Kafka's DeleteGroups (API key 42), which aiokafka's admin client does not offer."""
+
+    API_KEY = 42
+
+    def __init__(self, groups: list[str]) -> None:
+        self._groups = groups
+
+    def build(self, request_struct_class: type[_DeleteGroupsRequestV1]) -> _DeleteGroupsRequestV1:
+        return request_struct_class(self._groups)
+
+
+CLEAN_UP_TIMEOUT_S = 120.0  # listing databases takes long only on a server that holds thousands
+_DELETE_BATCH = 100
+_UNKNOWN_TOPIC = 3  # deleted meanwhile (by a session sweeping at the same time): gone either way
+_GROUP_NOT_EMPTY = 68  # a consumer still runs: a later session deletes the group once it is stale
+_GROUP_NOT_FOUND = 69
+
+
+async def remove_kafka_leftovers(bootstrap: str, *, session: str = SESSION) -> list[str]:
+    """Delete the session's (and crashed sessions') consumer groups and topics; returns them."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import for_code
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30_000)
+    await admin.start()
+    try:
+        groups = leftovers(
+            [group for group, *_ in await admin.list_consumer_groups()], session=session
+        )
+        # A group is deleted by its coordinator (the one broker, on the dev stack).
+        by_coordinator: dict[int, list[str]] = {}
+        for group in groups:
+            by_coordinator.setdefault(await admin.find_coordinator(group), []).append(group)
+        for coordinator, names in by_coordinator.items():
+            response = await admin._send_request(_DeleteGroupsRequest(names), coordinator)
+            for group, code in response.results:
+                if code not in (0, _GROUP_NOT_EMPTY, _GROUP_NOT_FOUND):
+                    raise for_code(code)(f"deleting consumer group {group}")
+        topics = leftovers(await admin.list_topics(), session=session)
+        for start in range(0, len(topics), _DELETE_BATCH):
+            response = await admin.delete_topics(topics[start : start + _DELETE_BATCH])
+            for topic, code in response.topic_error_codes:
+                if code not in (0, _UNKNOWN_TOPIC):
+                    raise for_code(code)(f"deleting topic {topic}")
+    finally:
+        await admin.close()
+    return groups + topics
+
+
+async def remove_mongo_leftovers(uri: str, *, session: str = SESSION) -> list[str]:
+    """Drop the session's (and crashed sessions') databases; returns their names."""
+    from pymongo import AsyncMongoClient
+
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, serverSelectionTimeoutMS=5000)
+    try:
+        databases = leftovers(await client.list_database_names(), session=session)
+        for database in databases:
+            await client.drop_database(database)
+    finally:
+        await client.close()
+    return databases
+
+
+async def _clean_up(what: str, remove: Awaitable[list[str]]) -> None:
+    try:
+        async with asyncio.timeout(CLEAN_UP_TIMEOUT_S):
+            await remove
+    except Exception as exc:  # hygiene, not a test's outcome: say so, and let the session end
+        warnings.warn(
+            f"this session's {what} were not all removed ({exc!r}); the first session to end "
+            f"once they are {STALE_AFTER_S // 3600} h old removes them",
+            stacklevel=1,
+        )
+
+
+# --------------------------------------------------------------------------------------------
 # Where the servers come from.
 
 
@@ -368,7 +523,7 @@ def _devstack_env() -> dict[str, str]:
     import subprocess
 
     output = subprocess.run(
-        ["bash", str(INFRA_SH), "env"], check=True, capture_output=True, text=True
+        ["bash", str(INFRA_SH), "env"], check=True, capture_output=True, text=True, env=_stack_env()
     ).stdout
     pairs = (line.removeprefix("export ").split("=", 1) for line in output.splitlines())
     return {key: value for key, value in pairs}
@@ -404,11 +559,15 @@ async def _stop_container(container: Any) -> None:
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def kafka() -> AsyncIterator[Kafka]:
-    """A Kafka broker: ``.bootstrap``, and ``stop()``/``start()`` for fault injection."""
+    """A Kafka broker: ``.bootstrap``, and ``stop()``/``start()`` for fault injection.
+
+    At the end of the session the topics and consumer groups it made are deleted (a container
+    goes as a whole).
+    """
     if bootstrap := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         if _uses_devstack():
             await _infra("start", "kafka")
-            yield Kafka(DevStackControl("kafka"), bootstrap=bootstrap)
+            server = Kafka(DevStackControl("kafka"), bootstrap=bootstrap)
         else:
             probe = _kafka_probe(bootstrap)
             await _wait_ready(
@@ -416,7 +575,7 @@ async def kafka() -> AsyncIterator[Kafka]:
                 what=f"Kafka at {bootstrap} (KAFKA_BOOTSTRAP_SERVERS)",
                 timeout_s=GIVEN_SERVER_TIMEOUT_S,
             )
-            yield Kafka(CommandControl("KAFKA", probe), bootstrap=bootstrap)
+            server = Kafka(CommandControl("KAFKA", probe), bootstrap=bootstrap)
     elif _docker_answers():
         from testcontainers.core.container import DockerContainer
 
@@ -452,25 +611,33 @@ async def kafka() -> AsyncIterator[Kafka]:
             yield Kafka(ContainerControl(container, probe), bootstrap=bootstrap)
         finally:
             await _stop_container(container)
+        return
     else:
         await _infra("start", "kafka")
         bootstrap = _devstack_env()["KAFKA_BOOTSTRAP_SERVERS"]
-        yield Kafka(DevStackControl("kafka"), bootstrap=bootstrap)
+        server = Kafka(DevStackControl("kafka"), bootstrap=bootstrap)
+    try:
+        yield server
+    finally:
+        await _clean_up("topics and consumer groups", remove_kafka_leftovers(server.bootstrap))
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def mongo() -> AsyncIterator[Mongo]:
-    """A MongoDB(-wire) server: ``.uri``, and ``stop()``/``start()`` for fault injection."""
+    """A MongoDB(-wire) server: ``.uri``, and ``stop()``/``start()`` for fault injection.
+
+    At the end of the session the databases it made are dropped (a container goes as a whole).
+    """
     if uri := os.environ.get("MONGODB_URI"):
         if _uses_devstack():
             await _infra("start", "mongo")
-            yield Mongo(DevStackControl("mongo"), uri=uri)
+            server = Mongo(DevStackControl("mongo"), uri=uri)
         else:
             probe = _mongo_probe(uri)
             await _wait_ready(
                 probe, what="MongoDB at MONGODB_URI", timeout_s=GIVEN_SERVER_TIMEOUT_S
             )
-            yield Mongo(CommandControl("MONGODB", probe), uri=uri)
+            server = Mongo(CommandControl("MONGODB", probe), uri=uri)
     elif _docker_answers():
         from testcontainers.core.container import DockerContainer
 
@@ -483,9 +650,14 @@ async def mongo() -> AsyncIterator[Mongo]:
             yield Mongo(ContainerControl(container, probe), uri=uri)
         finally:
             await _stop_container(container)
+        return
     else:
         await _infra("start", "mongo")
-        yield Mongo(DevStackControl("mongo"), uri=_devstack_env()["MONGODB_URI"])
+        server = Mongo(DevStackControl("mongo"), uri=_devstack_env()["MONGODB_URI"])
+    try:
+        yield server
+    finally:
+        await _clean_up("databases", remove_mongo_leftovers(server.uri))
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

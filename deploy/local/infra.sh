@@ -3,15 +3,28 @@
 #
 #   infra.sh up | down | status | env | reset    (reset: down, then delete all data and logs)
 #   infra.sh start|stop|kill <kafka|mongo|mailpit>    (one server; tests use these for faults)
+#   PARTNERSHIP_STACK=test infra.sh ...    (the tests' own stack; `dev`, the default, is make run's)
 #
-# Downloads and builds go to $PARTNERSHIP_CACHE_DIR (default ~/.cache/inclusion-partnership),
-# data, logs and pid files to $PARTNERSHIP_STATE_DIR (default <repo>/.devstack).
+# The two stacks share no server and no file, so nothing a test publishes, mails or stops on
+# purpose reaches the stack `make run` serves: the test stack listens 100 ports higher and keeps
+# its state in the test/ directory inside the dev stack's. Downloads and builds go to
+# $PARTNERSHIP_CACHE_DIR (default ~/.cache/inclusion-partnership), shared by both stacks; data,
+# logs and pid files to $PARTNERSHIP_STATE_DIR (default <repo>/.devstack), test/ for the tests.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 CACHE_DIR=${PARTNERSHIP_CACHE_DIR:-$HOME/.cache/inclusion-partnership}
-STATE_DIR=${PARTNERSHIP_STATE_DIR:-$REPO/.devstack}
+BASE_STATE_DIR=${PARTNERSHIP_STATE_DIR:-$REPO/.devstack}
+STACK=${PARTNERSHIP_STACK:-dev}
+case $STACK in
+dev) STATE_DIR=$BASE_STATE_DIR PORT_OFFSET=0 ;;
+test) STATE_DIR=$BASE_STATE_DIR/test PORT_OFFSET=100 ;;
+*)
+    echo "infra: PARTNERSHIP_STACK is '$STACK'; it is 'dev' (make run's) or 'test' (make test's)" >&2
+    exit 2
+    ;;
+esac
 
 KAFKA_VERSION=4.4.0
 LOG4J_VERSION=2.26.1
@@ -21,11 +34,11 @@ MAILPIT_VERSION=v1.27.11
 DEPENDENCY_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 
 HOST=127.0.0.1
-KAFKA_PORT=19092
-KAFKA_CONTROLLER_PORT=19093
-MONGO_PORT=27117
-SMTP_PORT=11025
-MAILPIT_HTTP_PORT=18025
+KAFKA_PORT=$((19092 + PORT_OFFSET))
+KAFKA_CONTROLLER_PORT=$((19093 + PORT_OFFSET))
+MONGO_PORT=$((27117 + PORT_OFFSET))
+SMTP_PORT=$((11025 + PORT_OFFSET))
+MAILPIT_HTTP_PORT=$((18025 + PORT_OFFSET))
 
 KAFKA_DIR=$CACHE_DIR/kafka-$KAFKA_VERSION
 MONGO_DIR=$CACHE_DIR/mongo-java-server-$MONGO_JAVA_SERVER_VERSION
@@ -155,9 +168,24 @@ ensure_mailpit() {
     rm -rf "$gopath"
 }
 
+# Both stacks may start at once on a fresh machine (make run beside make test): one download or
+# build into the shared cache at a time. fd 8 is closed again before any server is launched.
+cache_locked() {
+    if ! command -v flock >/dev/null 2>&1; then
+        "$@"
+        return
+    fi
+    mkdir -p "$CACHE_DIR"
+    exec 8>"$CACHE_DIR/bootstrap.lock"
+    flock -w 1800 8 || die "another infra.sh has held $CACHE_DIR/bootstrap.lock for 30 minutes"
+    "$@"
+    exec 8>&-
+}
+
 # ---------------------------------------------------------------------------------------------
 # Processes: each server runs detached in its own session, logs to a file, and is known by a
-# pid file whose process must still mention our state directory (pids get reused).
+# pid file whose process must still mention its directory in our state directory (pids get
+# reused, and the test stack's directories lie inside the dev stack's).
 
 server_dir() { echo "$STATE_DIR/$1"; }
 pid_file() { echo "$STATE_DIR/$1/$1.pid"; }
@@ -173,7 +201,7 @@ running_pid() {
     local server=$1 pid
     pid=$(cat "$(pid_file "$server")" 2>/dev/null) || return 1
     if [[ -n $pid ]] && alive "$pid" &&
-        ps -ww -o args= -p "$pid" 2>/dev/null | grep -qF -- "$STATE_DIR"; then
+        ps -ww -o args= -p "$pid" 2>/dev/null | grep -qF -- "$STATE_DIR/$server/"; then
         echo "$pid"
         return 0
     fi
@@ -323,7 +351,7 @@ EOF
 }
 
 start_kafka() {
-    ensure_kafka
+    cache_locked ensure_kafka
     local dir
     dir=$(server_dir kafka)
     if ! running_pid kafka >/dev/null; then
@@ -352,7 +380,7 @@ start_kafka() {
 }
 
 start_mongo() {
-    ensure_mongo
+    cache_locked ensure_mongo
     local dir
     dir=$(server_dir mongo)
     if ! running_pid mongo >/dev/null; then
@@ -371,7 +399,7 @@ start_mongo() {
 }
 
 start_mailpit() {
-    ensure_mailpit
+    cache_locked ensure_mailpit
     local dir
     dir=$(server_dir mailpit)
     if ! running_pid mailpit >/dev/null; then
@@ -432,9 +460,11 @@ export SMTP_HOST=$HOST
 export SMTP_PORT=$SMTP_PORT
 export MAILPIT_API_URL=http://$HOST:$MAILPIT_HTTP_PORT
 export PARTNERSHIP_DEVSTACK=1
+export PARTNERSHIP_STACK=$STACK
 EOF
-    # The only value that may hold spaces: quoted so that eval keeps it whole.
-    printf 'export PARTNERSHIP_STATE_DIR=%q\n' "$STATE_DIR"
+    # The only value that may hold spaces: quoted so that eval keeps it whole. The base
+    # directory: with PARTNERSHIP_STACK it names this stack's state directory again.
+    printf 'export PARTNERSHIP_STATE_DIR=%q\n' "$BASE_STATE_DIR"
 }
 
 # Serialise commands that change the stack: parallel test workers may all ask for a server.
@@ -446,7 +476,7 @@ take_lock() {
 }
 
 usage() {
-    sed -n '2,5p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,6p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -460,6 +490,7 @@ check_server_name() {
 main() {
     mkdir -p "$STATE_DIR"
     STATE_DIR=$(cd "$STATE_DIR" && pwd)
+    BASE_STATE_DIR=$(cd "$BASE_STATE_DIR" && pwd)
     local command=${1:-}
     case $command in
     up)
@@ -467,7 +498,9 @@ main() {
         start_kafka
         start_mongo
         start_mailpit
-        log "dev stack ready; for the environment run: eval \"\$($0 env)\""
+        local selector=""
+        [[ $STACK == dev ]] || selector="PARTNERSHIP_STACK=$STACK "
+        log "$STACK stack ready; for its environment run: eval \"\$(${selector}$0 env)\""
         ;;
     down | reset)
         take_lock
@@ -475,9 +508,10 @@ main() {
         stop_server mongo
         stop_server kafka
         if [[ $command == reset ]]; then
-            # Test runs leave unique topics and databases behind; they slow start-up over time.
+            # Data only grows (a large H2 file slows start-up and listings); the test stack's
+            # directory inside the dev stack's is another stack's and stays.
             rm -rf "${STATE_DIR:?}/kafka" "${STATE_DIR:?}/mongo" "${STATE_DIR:?}/mailpit"
-            log "dev stack data deleted; 'up' starts empty servers"
+            log "$STACK stack data deleted; 'up' starts empty servers"
         fi
         ;;
     start)

@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# Runs pytest against real servers: the ones named in the environment, else the local dev stack.
-# A developer's dev stack is left running (the next run starts in seconds); under CI a stack
+# Runs pytest against real servers: the ones named in the environment, else the tests' own dev
+# stack (PARTNERSHIP_STACK=test: other ports, other state), never the one `make run` serves, so
+# nothing the tests publish, mail or stop on purpose reaches it. Every topic, consumer group and
+# database the tests make is removed when the session ends (tests/infra.py).
+# A developer's test stack is left running (the next run starts in seconds); under CI a stack
 # this script started is stopped again at the end.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here/../.."
 
-if [[ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" || -z "${MONGODB_URI:-}" || -z "${SMTP_HOST:-}" ]]; then
+# The dev stack's own addresses (eval "$(infra.sh env)" in this shell) are make run's: not ours.
+if [[ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" || -z "${MONGODB_URI:-}" || -z "${SMTP_HOST:-}" ||
+  ("${PARTNERSHIP_DEVSTACK:-}" == 1 && "${PARTNERSHIP_STACK:-dev}" != test) ]]; then
+  export PARTNERSHIP_STACK=test
   bash "$here/infra.sh" up
   eval "$(bash "$here/infra.sh" env)"
   if [[ "${CI:-}" == "true" ]]; then

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 
 from services.meetings.api import ROUTERS, Meetings
+from services.meetings.rendering import Renderer
 from services.meetings.settings import MeetingsSettings
 from services.meetings.store import MeetingStore
 from shared.http import create_app
@@ -19,6 +20,7 @@ from shared.links import LinkSigner
 from shared.logging import configure_logging
 from shared.messaging import KafkaPublisher, make_broker
 from shared.outbox import Outbox, OutboxRelay
+from shared.ratelimit import build_rate_limiter
 from shared.runtime import ServiceRuntime, serve
 from shared.storage import connect_mongo
 from shared.topics import MEETINGS
@@ -63,14 +65,22 @@ def build_app(settings: MeetingsSettings) -> FastAPI:
         routers=ROUTERS,
         readiness=runtime.readiness(),
         lifespan=runtime.lifespan,
+        # Public and unauthenticated: no business being large.
+        body_limits={
+            "POST /meetings/{meeting_id}/registrations": settings.max_registration_body_bytes
+        },
     )
     app.state.meetings = Meetings(
         store=store,
         links=LinkSigner(settings.link_key()),
         base_url=settings.base_url,
         link_grace_s=settings.registration_link_grace_s,
-        max_registration_body_bytes=settings.max_registration_body_bytes,
+        limiter=build_rate_limiter(
+            settings, database=mongo[settings.database_name], secret=settings.link_key()
+        ),
     )
+    # The registration page's templates, compiled in every language before the first request.
+    app.state.renderer = Renderer()
     return app
 
 

@@ -1,53 +1,58 @@
 """Request bodies: what a caller may ask, validated and size-limited before the domain sees it.
 
-Times may be given with an offset, or as wall-clock times in the meeting's time zone
-(`2018-05-15T10:00`, with `timezone` Europe/Amsterdam).
+Built from shared/fields.py, so JSON is taken as typed and the OpenAPI schema states every
+rule it can. Times may be given with an offset, or as wall-clock times in the meeting's time
+zone (`2018-05-15T10:00:00`, with `timezone` Europe/Amsterdam); a wall-clock time that does
+not exist there, or exists twice, is refused.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Self
 
 from pydantic import (
-    AfterValidator,
+    MISSING,
     AnyHttpUrl,
     BaseModel,
     ConfigDict,
-    EmailStr,
     Field,
-    StringConstraints,
-    field_validator,
+    WithJsonSchema,
+    model_validator,
 )
 
 from services.meetings import domain
 from services.meetings.domain import Attendance, ItemKind
 from shared.contracts.meetings import DecisionKind, MeetingKind
+from shared.fields import (
+    JSON_INTEGER,
+    ONE_LINE,
+    OPTIONAL_PROSE,
+    PROSE,
+    Day,
+    Email,
+    Flag,
+    Moment,
+    Name,
+    TimeZone,
+)
 
-# Names travel into e-mail headers and calendar files: no control characters (CR/LF above all).
-Name = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$"
-    ),
+Reason = Annotated[str, Field(max_length=1000), PROSE]
+Paragraph = Annotated[str, Field(max_length=5000), OPTIONAL_PROSE]
+Language = Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")]
+IDENTIFIER = r"^[A-Za-z0-9_-]{1,64}$"
+Identifier = Annotated[str, Field(pattern=IDENTIFIER)]
+Version = Annotated[
+    int, Field(ge=0, description="The version you read; a stale one answers 409"), JSON_INTEGER
 ]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
-Paragraph = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
-Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")]
-Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-TimeZone = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-
-
-def _in_sane_years(moment: datetime) -> datetime:
-    # Far-off years overflow when moved between time zones; no meeting is held there.
-    if not 1900 <= moment.year <= 2200:
-        raise ValueError("must be between the years 1900 and 2200")
-    return moment
-
-
-Moment = Annotated[datetime, AfterValidator(_in_sane_years)]
-Version = Annotated[int, Field(ge=0, description="The version you read; a stale one answers 409")]
+Number = Annotated[int, Field(ge=1, le=1000), JSON_INTEGER]
+Capacity = Annotated[int, Field(ge=1, le=domain.MAX_CAPACITY), JSON_INTEGER]
+# Schemes a browser opens; the schema says so too, not only `format: uri`.
+WebAddress = Annotated[
+    AnyHttpUrl,
+    WithJsonSchema({"type": "string", "format": "uri", "pattern": "^https?://", "maxLength": 2083}),
+]
 
 MAX_PROGRAMME_ITEMS = 100
 
@@ -56,10 +61,22 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _known_zone(name: str | None) -> str | None:
-    if name is not None and not domain.is_zone(name):
-        raise ValueError(f"unknown time zone {name!r} (use an IANA name)")
-    return name
+def _given(moment: Any, tz: str, field_name: str) -> Any:
+    return domain.given_time(moment, tz, field_name=field_name)
+
+
+def _ends_after_starts(starts_at: Any, ends_at: Any) -> None:
+    """A body giving both times puts the end after the start (422, on the body alone).
+
+    Two wall-clock times, or two with offsets, compare here; a mix is compared by the
+    domain once the time zone is known.
+    """
+    if not isinstance(starts_at, datetime) or not isinstance(ends_at, datetime):
+        return
+    if (starts_at.tzinfo is None) != (ends_at.tzinfo is None):
+        return
+    if ends_at <= starts_at:
+        raise ValueError("ends_at must be after starts_at")
 
 
 class VenueBody(Body):
@@ -74,32 +91,60 @@ class VenueBody(Body):
         )
 
 
+_PLAN_RULES: dict[str, Any] = {
+    "allOf": [
+        {
+            "if": {"properties": {"kind": {"const": "partnership_meeting"}}},
+            "then": {"required": ["number"], "properties": {"number": {"type": "integer"}}},
+            "else": {"properties": {"number": {"type": "null"}}},
+        },
+        {
+            "if": {"properties": {"kind": {"const": "online"}}},
+            "then": {"required": ["online_url"], "properties": {"online_url": {"type": "string"}}},
+        },
+        {
+            "anyOf": [
+                {"required": ["venue"], "properties": {"venue": {"type": "object"}}},
+                {"required": ["online_url"], "properties": {"online_url": {"type": "string"}}},
+            ]
+        },
+    ]
+}
+
+
 class PlanMeeting(Body):
-    """A new meeting, saved as a draft."""
+    """A new meeting, saved as a draft.
+
+    Beyond the schema: `ends_at` is after `starts_at` and at most 14 days later, and the
+    registration deadline is not after the end.
+    """
+
+    model_config = ConfigDict(json_schema_extra=_PLAN_RULES)
 
     kind: MeetingKind
-    number: int | None = Field(default=None, ge=1, le=1000, description="Partnership meetings")
+    number: Number | None = Field(
+        default=None, description="Partnership meetings are numbered; no other meeting is"
+    )
     title: Name
     description: Paragraph = ""
     organiser: Name
     hosts: list[Name] = Field(default_factory=list, max_length=20)
     starts_at: Moment
     ends_at: Moment
-    timezone: TimeZone = Field(examples=["Europe/Amsterdam"])
+    timezone: TimeZone
     venue: VenueBody | None = None
-    online_url: AnyHttpUrl | None = None
+    online_url: WebAddress | None = Field(default=None, description="Online meetings need one")
     languages: list[Language] = Field(default_factory=lambda: ["en"], min_length=1, max_length=24)
-    capacity: int | None = Field(default=None, ge=1, le=domain.MAX_CAPACITY)
+    capacity: Capacity | None = None
     registration_deadline: Moment | None = None
-    requires_approval: bool | None = Field(
+    requires_approval: Flag | None = Field(
         default=None, description="Default: partnership meetings (for members) need approval"
     )
-
-    _zone = field_validator("timezone")(_known_zone)
 
     def details(self) -> domain.Details:
         tz = self.timezone
         approval = self.requires_approval
+        deadline = self.registration_deadline
         return domain.Details(
             kind=self.kind,
             number=self.number,
@@ -107,17 +152,15 @@ class PlanMeeting(Body):
             description=self.description,
             organiser=self.organiser,
             hosts=tuple(self.hosts),
-            starts_at=domain.in_zone(self.starts_at, tz),
-            ends_at=domain.in_zone(self.ends_at, tz),
+            starts_at=_given(self.starts_at, tz, "starts_at"),
+            ends_at=_given(self.ends_at, tz, "ends_at"),
             timezone=tz,
             venue=self.venue.to_domain() if self.venue else None,
             online_url=str(self.online_url) if self.online_url else None,
             languages=tuple(self.languages),
             capacity=self.capacity,
             registration_deadline=(
-                domain.in_zone(self.registration_deadline, tz)
-                if self.registration_deadline
-                else None
+                _given(deadline, tz, "registration_deadline") if deadline else None
             ),
             requires_approval=(
                 approval if approval is not None else self.kind is MeetingKind.PARTNERSHIP_MEETING
@@ -126,57 +169,51 @@ class PlanMeeting(Body):
 
 
 class UpdateMeeting(Body):
-    """Change some details; fields left out stay as they are, `null` clears optional ones."""
+    """Change some details: fields left out stay as they are; `null` clears an optional one
+    (number, venue, online URL, capacity, deadline), and only those may be `null`.
+
+    Beyond the schema: the changed meeting keeps the rules of planning, and on a scheduled
+    meeting kind, number, approval and times change only by rescheduling (409).
+    """
 
     version: Version
-    reason: Reason | None = None
-    kind: MeetingKind | None = None
-    number: int | None = Field(default=None, ge=1, le=1000)
-    title: Name | None = None
-    description: Paragraph | None = None
-    organiser: Name | None = None
-    hosts: list[Name] | None = Field(default=None, max_length=20)
-    starts_at: Moment | None = None
-    ends_at: Moment | None = None
-    timezone: TimeZone | None = None
-    venue: VenueBody | None = None
-    online_url: AnyHttpUrl | None = None
-    languages: list[Language] | None = Field(default=None, min_length=1, max_length=24)
-    capacity: int | None = Field(default=None, ge=1, le=domain.MAX_CAPACITY)
-    registration_deadline: Moment | None = None
-    requires_approval: bool | None = None
+    reason: Reason | MISSING = MISSING
+    kind: MeetingKind | MISSING = MISSING
+    number: Number | MISSING | None = MISSING
+    title: Name | MISSING = MISSING
+    description: Paragraph | MISSING = MISSING
+    organiser: Name | MISSING = MISSING
+    hosts: Annotated[list[Name], Field(max_length=20)] | MISSING = MISSING
+    starts_at: Moment | MISSING = MISSING
+    ends_at: Moment | MISSING = MISSING
+    timezone: TimeZone | MISSING = MISSING
+    venue: VenueBody | MISSING | None = MISSING
+    online_url: WebAddress | MISSING | None = MISSING
+    languages: Annotated[list[Language], Field(min_length=1, max_length=24)] | MISSING = MISSING
+    capacity: Capacity | MISSING | None = MISSING
+    registration_deadline: Moment | MISSING | None = MISSING
+    requires_approval: Flag | MISSING = MISSING
 
-    _zone = field_validator("timezone")(_known_zone)
+    @model_validator(mode="after")
+    def _times_in_order(self) -> Self:
+        _ends_after_starts(self.starts_at, self.ends_at)
+        return self
 
-    @field_validator(
-        "kind",
-        "title",
-        "description",
-        "organiser",
-        "hosts",
-        "starts_at",
-        "ends_at",
-        "timezone",
-        "languages",
-        "requires_approval",
-        mode="before",
-    )
-    @classmethod
-    def _required_fields_are_not_cleared(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("may be left out, but not null")
-        return value
+    @property
+    def why(self) -> str | None:
+        return None if self.reason is MISSING else self.reason
 
     def apply_to(self, details: domain.Details) -> domain.Details:
         """The details with this update's fields in place."""
         given = self.model_fields_set - {"version", "reason"}
-        tz = self.timezone or details.timezone
+        tz = details.timezone if self.timezone is MISSING else self.timezone
         changes: dict[str, Any] = {name: getattr(self, name) for name in given}
         for name in ("starts_at", "ends_at", "registration_deadline"):
             if changes.get(name) is not None:
-                changes[name] = domain.in_zone(changes[name], tz)
+                changes[name] = _given(changes[name], tz, name)
         if "venue" in changes:
-            changes["venue"] = self.venue.to_domain() if self.venue else None
+            venue = self.venue
+            changes["venue"] = venue.to_domain() if isinstance(venue, VenueBody) else None
         if "online_url" in changes:
             changes["online_url"] = str(self.online_url) if self.online_url else None
         for name in ("hosts", "languages"):
@@ -188,17 +225,35 @@ class UpdateMeeting(Body):
 class Transition(Body):
     """A lifecycle step; give the version you read to refuse acting on a stale view."""
 
-    version: Version | None = None
+    version: Version | MISSING = MISSING
+
+    @property
+    def expected_version(self) -> int | None:
+        return None if self.version is MISSING else self.version
 
 
 class RescheduleMeeting(Transition):
+    """New times for a scheduled meeting.
+
+    Beyond the schema: the end is after the start, and a start that has passed is refused
+    unless `into_the_past` is true (participants are mailed the new times).
+    """
+
     starts_at: Moment
     ends_at: Moment
-    timezone: TimeZone | None = Field(default=None, description="Default: unchanged")
-    registration_deadline: Moment | None = Field(default=None, description="Default: unchanged")
-    reason: Reason | None = None
+    timezone: TimeZone | MISSING = Field(default=MISSING, description="Default: unchanged")
+    registration_deadline: Moment | MISSING = Field(
+        default=MISSING, description="Default: unchanged"
+    )
+    reason: Reason | MISSING = MISSING
+    into_the_past: Flag = Field(
+        default=False, description="Move the meeting to a start that has already passed"
+    )
 
-    _zone = field_validator("timezone")(_known_zone)
+    @model_validator(mode="after")
+    def _times_in_order(self) -> Self:
+        _ends_after_starts(self.starts_at, self.ends_at)
+        return self
 
 
 class CancelMeeting(Transition):
@@ -211,20 +266,27 @@ class SpeakerBody(Body):
 
 
 class ProgrammeItemBody(Body):
+    """One item; beyond the schema, it ends after it starts and lies within the meeting."""
+
     item_id: Identifier | None = Field(default=None, description="Kept if given; new items get one")
     starts_at: Moment
     ends_at: Moment
     title: Name
     kind: ItemKind = ItemKind.SESSION
-    track: Annotated[str, StringConstraints(min_length=1, max_length=50)] | None = None
+    track: Annotated[str, Field(max_length=50), ONE_LINE] | None = None
     speakers: list[SpeakerBody] = Field(default_factory=list, max_length=20)
     action_ids: list[Identifier] = Field(default_factory=list, max_length=20)
 
-    def to_domain(self, *, item_id: str, timezone: str) -> domain.ProgrammeItem:
+    @model_validator(mode="after")
+    def _times_in_order(self) -> Self:
+        _ends_after_starts(self.starts_at, self.ends_at)
+        return self
+
+    def to_domain(self, *, item_id: str, timezone: str, index: int) -> domain.ProgrammeItem:
         return domain.ProgrammeItem(
             id=domain.ItemId(self.item_id or item_id),
-            starts_at=domain.in_zone(self.starts_at, timezone),
-            ends_at=domain.in_zone(self.ends_at, timezone),
+            starts_at=_given(self.starts_at, timezone, f"items.{index}.starts_at"),
+            ends_at=_given(self.ends_at, timezone, f"items.{index}.ends_at"),
             title=self.title,
             kind=self.kind,
             track=self.track,
@@ -244,17 +306,9 @@ class Register(Body):
     """A person asks for a place at a scheduled meeting."""
 
     name: Name
-    email: EmailStr = Field(max_length=254)
+    email: Email
     organisation: Name | None = None
-    role: (
-        Annotated[
-            str,
-            StringConstraints(
-                strip_whitespace=True, max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$"
-            ),
-        ]
-        | None
-    ) = None
+    role: Annotated[str, Field(max_length=100), ONE_LINE] | None = None
     language: Language = Field(default="en", description="The language to write to them in")
 
     def person(self) -> domain.Person:
@@ -284,14 +338,29 @@ class CancelRegistration(Body):
 class RecordAttendance(Body):
     """Check-in: each registration id with `attended` or `no_show`."""
 
-    marks: dict[Identifier, Attendance] = Field(min_length=1, max_length=domain.MAX_MARKS)
+    marks: dict[Identifier, Attendance] = Field(
+        min_length=1,
+        max_length=domain.MAX_MARKS,
+        json_schema_extra={"propertyNames": {"pattern": IDENTIFIER}},
+    )
 
 
 class DecisionBody(Body):
-    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"kind": {"const": "prolong"}}, "required": ["kind"]},
+            "then": {
+                "required": ["new_end_date"],
+                "properties": {"new_end_date": {"type": "string"}},
+            },
+            "else": {"properties": {"new_end_date": {"type": "null"}}},
+        }
+    )
+
+    text: Annotated[str, Field(max_length=2000), PROSE]
     kind: DecisionKind = DecisionKind.NOTE
     action_ids: list[Identifier] = Field(default_factory=list, max_length=20)
-    new_end_date: date | None = Field(default=None, description="For `prolong` only")
+    new_end_date: Day | None = Field(default=None, description="For `prolong` only")
 
     def to_domain(self) -> domain.Decision:
         return domain.Decision(
@@ -305,9 +374,7 @@ class DecisionBody(Body):
 class RecordMinutes(Transition):
     """The minutes of a held meeting; without attending organisations, check-in fills them."""
 
-    summary: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)
-    ]
+    summary: Annotated[str, Field(max_length=20000), PROSE]
     attending_organisations: list[Name] | None = Field(default=None, max_length=200)
     decisions: list[DecisionBody] = Field(default_factory=list, max_length=100)
     follow_ups: list[Reason] = Field(default_factory=list, max_length=100)

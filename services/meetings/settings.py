@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from shared.ratelimit import RateLimitSettings
 from shared.settings import ServiceSettings
 
 
-class MeetingsSettings(ServiceSettings):
+class MeetingsSettings(ServiceSettings, RateLimitSettings):
     service_name: str = "meetings"
     http_port: int = Field(default=8101, ge=1, le=65535)
     # A registration's self-service link stays valid this long after the meeting ends.

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 
-from services.notifications.api import ROUTERS
+from services.notifications.api import EXCEPTION_HANDLERS, ROUTERS
 from services.notifications.api.deps import Components
 from services.notifications.domain.deliveries import BackoffPolicy
 from services.notifications.domain.routing import routed_event_types
@@ -33,6 +33,7 @@ from shared.links import LinkSigner
 from shared.logging import configure_logging
 from shared.messaging import KafkaPublisher, make_broker, subscribe
 from shared.outbox import Outbox, OutboxRelay
+from shared.ratelimit import build_rate_limiter
 from shared.runtime import ServiceRuntime, serve
 from shared.storage import connect_mongo
 from shared.topics import MEETINGS, NOTIFICATIONS, dead_letters
@@ -198,6 +199,7 @@ def build(settings: NotificationSettings, *, clock: Callable[[], datetime] = utc
             "and the unsubscribe page."
         ),
         routers=ROUTERS,
+        exception_handlers=EXCEPTION_HANDLERS,
         readiness=runtime.readiness(),
         lifespan=runtime.lifespan,
     )
@@ -213,6 +215,7 @@ def build(settings: NotificationSettings, *, clock: Callable[[], datetime] = utc
         clock=clock,
         address_secret=settings.address_secret(),
         wake_worker=worker.wake,
+        limiter=build_rate_limiter(settings, database=db, secret=settings.link_key()),
     )
     return Service(
         app=app,

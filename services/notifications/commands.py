@@ -1,11 +1,11 @@
-"""Request bodies of the notifications API."""
+"""Request bodies of the notifications API, built from shared/fields.py: JSON taken as
+typed, and the schema saying every rule it can."""
 
 from __future__ import annotations
 
-import unicodedata
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import MISSING, BaseModel, ConfigDict, Field, model_validator
 
 from services.notifications.domain.directory import (
     Category,
@@ -16,18 +16,11 @@ from services.notifications.domain.directory import (
     OrganisationId,
     OrganisationKind,
 )
+from shared.fields import ONE_LINE, Email, Flag, Name
 
 SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
-
-
-def _printable(value: str) -> str:
-    # Names end up in mail headers and calendar entries, where a line break is a new header.
-    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value):
-        raise ValueError("must not contain control characters such as line breaks or tabs")
-    return value
-
-
-Name = Annotated[str, AfterValidator(_printable)]
+Slug = Annotated[str, Field(pattern=SLUG)]
+Language = Annotated[str, Field(pattern=r"^[A-Za-z]{2}([-_][A-Za-z0-9]+)*$")]
 
 
 class Command(BaseModel):
@@ -35,11 +28,11 @@ class Command(BaseModel):
 
 
 class UpdateOrganisation(Command):
-    name: Name = Field(min_length=1, max_length=200, examples=["City of Amsterdam"])
+    name: Name = Field(examples=["City of Amsterdam"])
     kind: OrganisationKind
-    short_name: Name | None = Field(default=None, max_length=40)
-    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
-    coordinator: bool = False
+    short_name: Annotated[str, Field(max_length=40), ONE_LINE] | None = None
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+    coordinator: Flag = False
 
     def organisation(self, organisation_id: OrganisationId) -> Organisation:
         """The member organisation these fields describe."""
@@ -54,45 +47,54 @@ class UpdateOrganisation(Command):
 
 
 class AddOrganisation(UpdateOrganisation):
-    id: str = Field(pattern=SLUG, examples=["amsterdam"])
+    id: Slug = Field(examples=["amsterdam"])
 
 
 class AddContact(Command):
-    name: Name = Field(min_length=1, max_length=200)
-    email: EmailStr
-    organisation_id: str = Field(pattern=SLUG)
-    roles: list[ContactRole] = Field(default_factory=list)
-    language: str = Field(default="en", pattern=r"^[A-Za-z]{2}([-_][A-Za-z0-9]+)*$")
+    name: Name
+    email: Email
+    organisation_id: Slug
+    roles: list[ContactRole] = Field(default_factory=list, max_length=len(ContactRole))
+    language: Language = "en"
 
 
 class UpdateContact(Command):
-    name: Name | None = Field(default=None, min_length=1, max_length=200)
-    email: EmailStr | None = None
-    organisation_id: str | None = Field(default=None, pattern=SLUG)
-    roles: list[ContactRole] | None = None
+    """Fields left out stay as they are; none of them may be `null`."""
+
+    name: Name | MISSING = MISSING
+    email: Email | MISSING = MISSING
+    organisation_id: Slug | MISSING = MISSING
+    roles: Annotated[list[ContactRole], Field(max_length=len(ContactRole))] | MISSING = MISSING
 
 
 class SetPreferences(Command):
-    language: str | None = Field(default=None, pattern=r"^[A-Za-z]{2}([-_][A-Za-z0-9]+)*$")
-    muted: list[Category] | None = Field(
-        default=None, description="Categories switched off; `personal` cannot be switched off"
+    """Fields left out stay as they are; none of them may be `null`."""
+
+    language: Language | MISSING = MISSING
+    muted: list[Category] | MISSING = Field(
+        default=MISSING,
+        description="Categories switched off; `personal` cannot be switched off",
     )
-    delivery: DeliveryMode | None = None
+    delivery: DeliveryMode | MISSING = MISSING
 
 
 class EntityBody(Command):
     kind: EntityKind
-    id: str = Field(min_length=1, max_length=200)
+    id: Annotated[str, Field(max_length=200), ONE_LINE]
 
 
 class Follow(Command):
     """Follow one entity (a meeting, an action, an academy module) or a whole category."""
 
-    category: Category | None = None
-    entity: EntityBody | None = None
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["category"]}, {"required": ["entity"]}]}
+    )
+
+    category: Category | MISSING = MISSING
+    entity: EntityBody | MISSING = MISSING
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> Follow:
-        if (self.category is None) == (self.entity is None):
+    def _exactly_one(self) -> Self:
+        if (self.category is MISSING) == (self.entity is MISSING):
             raise ValueError("give either a category or an entity to follow")
         return self

@@ -1,7 +1,10 @@
-"""Jinja2 templates per language, with dates and times in the occasion's own time zone.
+"""E-mails and pages from one template tree, in the reader's language, dates in the occasion's zone.
 
-`templates/<lang>/<template>.{subject,txt,html}.j2`; a template missing in a language
-falls back to English, as a whole (never half a message in one language and half in another).
+`templates/<template>.{subject,txt,html}.j2` are written in English with Jinja2's i18n
+extension (`_("...")`, `{% trans %}`); `locale/<lang>/LC_MESSAGES/messages.po` translates them
+(`make messages` extracts the message ids and keeps every catalog complete). A language without
+a catalog falls back to English, as a whole: never half a message in one language and half in
+another.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from gettext import NullTranslations
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,16 +26,15 @@ from babel.dates import (
     format_timedelta,
     get_timezone_name,
 )
-from jinja2 import (
-    ChoiceLoader,
-    Environment,
-    FileSystemLoader,
-    StrictUndefined,
-    select_autoescape,
-)
+
+from shared import i18n
 
 TEMPLATES = Path(__file__).parent / "templates"
+LOCALES = Path(__file__).parent / "locale"
 FALLBACK_LANGUAGE = "en"
+# Dates and times follow the reader's language; CLDR's plain "pt" is Brazilian Portuguese,
+# while the partnership's Portuguese readers are in Portugal.
+DATE_LOCALES = {"pt": "pt_PT"}
 
 _WHITESPACE = re.compile(r"\s+")
 
@@ -47,29 +50,32 @@ class Rendered:
 
 
 class Renderer:
-    """Renders e-mails and pages in the languages the templates exist in."""
+    """Renders e-mails and pages in English and in every language that has a catalog."""
 
-    def __init__(self, root: Path = TEMPLATES) -> None:
-        self._root = root
-        self.languages = tuple(
-            sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("_"))
-        )
-        if FALLBACK_LANGUAGE not in self.languages:
-            raise RuntimeError(f"no {FALLBACK_LANGUAGE} templates under {root}")
-        self._environments = {lang: self._environment(lang) for lang in self.languages}
+    def __init__(self, templates: Path = TEMPLATES, locales: Path = LOCALES) -> None:
+        # English is the templates' own language: its "catalog" returns every message as is.
+        translations = {FALLBACK_LANGUAGE: NullTranslations(), **i18n.catalogs(locales)}
+        self.languages = tuple(sorted(translations))
+        self._environments = {
+            language: i18n.environment(
+                templates, catalog, filters=_filters(DATE_LOCALES.get(language, language))
+            )
+            for language, catalog in translations.items()
+        }
 
-    def language_for(self, requested: str, template: str, *, suffix: str = "subject.j2") -> str:
-        """The requested language if the template exists in it, else English."""
-        if (
-            requested in self._environments
-            and (self._root / requested / f"{template}.{suffix}").is_file()
-        ):
-            return requested
-        return FALLBACK_LANGUAGE
+    def language_for(
+        self, requested: str, template: str | None = None, *, suffix: str | None = None
+    ) -> str:
+        """The requested language if it has a catalog, else English.
+
+        Every template exists in every language, so `template` and `suffix` no longer matter;
+        they are still accepted from callers written for the per-language template folders.
+        """
+        return requested if requested in self._environments else FALLBACK_LANGUAGE
 
     def render(self, template: str, language: str, context: dict[str, Any]) -> Rendered:
         """Subject, plain text and HTML of one e-mail."""
-        lang = self.language_for(language, template)
+        lang = self.language_for(language)
         env = self._environments[lang]
         values = {**context, "language": lang}
         subject = env.get_template(f"{template}.subject.j2").render(values)
@@ -83,35 +89,18 @@ class Renderer:
 
     def subject(self, template: str, language: str, context: dict[str, Any]) -> str:
         """Only the subject line (what the daily digest lists)."""
-        lang = self.language_for(language, template)
+        lang = self.language_for(language)
         rendered = self._environments[lang].get_template(f"{template}.subject.j2")
         return _WHITESPACE.sub(" ", rendered.render({**context, "language": lang})).strip()
 
     def page(self, name: str, language: str, context: dict[str, Any]) -> str:
         """A server-rendered HTML page (the unsubscribe and preferences pages)."""
-        lang = self.language_for(language, name, suffix="html.j2")
+        lang = self.language_for(language)
         return (
             self._environments[lang]
             .get_template(f"{name}.html.j2")
             .render({**context, "language": lang})
         )
-
-    def _environment(self, language: str) -> Environment:
-        loaders = [FileSystemLoader(self._root / language)]
-        if language != FALLBACK_LANGUAGE:
-            loaders.append(FileSystemLoader(self._root / FALLBACK_LANGUAGE))
-        env = Environment(
-            loader=ChoiceLoader(loaders),
-            # Templates ship with the code: no file check on every render.
-            auto_reload=False,
-            autoescape=select_autoescape(enabled_extensions=("html.j2", "html"), default=False),
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=True,
-        )
-        env.filters.update(_filters(language))
-        return env
 
 
 def _filters(locale: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from services.notifications.worker import RECORD_S
+from shared.ratelimit import RateLimitSettings
 from shared.settings import Environment, ServiceSettings
 
 # Of the shutdown grace, kept for the runtime itself (closing SMTP, Kafka and MongoDB) after
@@ -16,7 +17,7 @@ from shared.settings import Environment, ServiceSettings
 STOP_MARGIN_S = 2.0
 
 
-class NotificationSettings(ServiceSettings):
+class NotificationSettings(ServiceSettings, RateLimitSettings):
     service_name: str = "notifications"
     http_port: int = Field(default=8104, ge=1, le=65535)
 
@@ -62,7 +63,8 @@ class NotificationSettings(ServiceSettings):
     digest_timezone: str = "Europe/Brussels"
     digest_poll_s: float = Field(default=60.0, gt=0)
 
-    seed_directory: bool = True
+    # Opt-in: the dev stack seeds the partnership's members; a deployment loads its own.
+    seed_directory: bool = False
     consumer_group: str = "notifications"
     # Keys the hash that finds contacts by address (and outlives erasure); defaults to LINK_SECRET.
     address_hash_secret: SecretStr | None = None

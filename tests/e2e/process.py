@@ -56,6 +56,9 @@ async def running_service(
         "MONGODB_DATABASE": database,
         "ENVIRONMENT": "test",
         "OUTBOX_SWEEP_INTERVAL_S": "0.5",
+        # The test's own consumer group unless it names one: never the default a `make run`
+        # stack on the same servers uses, whose offsets would move past what it never handled.
+        "CONSUMER_GROUP": unique_name(name),
         **env,
     }
     with log.open("wb") as output:

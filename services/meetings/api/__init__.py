@@ -6,10 +6,12 @@ from collections.abc import Sequence
 
 from fastapi import APIRouter
 
-from services.meetings.api import ics, meetings, registrations
+from services.meetings.api import ics, meetings, pages, registrations
 from services.meetings.api.context import Meetings, utcnow
 
 # The calendar routes come first: `/meetings/{meeting_id}` would otherwise take `x.ics`.
-ROUTERS: Sequence[APIRouter] = (ics.router, meetings.router, registrations.router)
+# The pages come before the registrations: they take a browser's requests at the same URLs
+# and leave every other request to the API routes.
+ROUTERS: Sequence[APIRouter] = (ics.router, meetings.router, pages.router, registrations.router)
 
 __all__ = ["ROUTERS", "Meetings", "utcnow"]

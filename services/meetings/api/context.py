@@ -19,6 +19,7 @@ from services.meetings.views import MeetingView
 from shared.auth import Principal, Role, optional_principal, require
 from shared.contracts import meetings as contract
 from shared.links import LinkSigner
+from shared.ratelimit import RateLimiter
 
 REGISTRATION_LINK = "meeting-registration"
 
@@ -39,7 +40,7 @@ class Meetings:
     links: LinkSigner
     base_url: str
     link_grace_s: int
-    max_registration_body_bytes: int
+    limiter: RateLimiter
     clock: Callable[[], datetime] = utcnow
     new_id: Callable[[], str] = lambda: uuid.uuid4().hex
 
@@ -158,4 +159,4 @@ async def visible(ctx: Meetings, meeting_id: str, viewer: Principal | None) -> M
 
 
 def version_of(body: Transition | None) -> int | None:
-    return body.version if body is not None else None
+    return body.expected_version if body is not None else None

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from pydantic import MISSING
 
 from services.meetings import domain
 from services.meetings.api.context import (
@@ -30,6 +31,7 @@ from services.meetings.domain import Meeting, Status
 from services.meetings.store import Known, MeetingFilter, Wanted
 from services.meetings.views import MeetingPage, MeetingSummary, MeetingView
 from shared.contracts.meetings import MeetingKind
+from shared.fields import MomentQuery
 from shared.problems import problem_responses
 
 router = APIRouter(tags=["meetings"])
@@ -38,7 +40,7 @@ router = APIRouter(tags=["meetings"])
 @router.post(
     "/meetings",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(401, 403, 422),
+    responses=problem_responses(401, 403, 409, 422),
     summary="Plan a meeting (saved as a draft)",
 )
 async def plan_meeting(
@@ -58,10 +60,8 @@ async def list_meetings(
     viewer: Viewer,
     status_: Annotated[Status | None, Query(alias="status")] = None,
     kind: MeetingKind | None = None,
-    starts_from: Annotated[
-        datetime | None, Query(description="Inclusive; UTC if no offset")
-    ] = None,
-    starts_before: Annotated[datetime | None, Query(description="Exclusive")] = None,
+    starts_from: Annotated[MomentQuery | None, Query(description="Inclusive")] = None,
+    starts_before: Annotated[MomentQuery | None, Query(description="Exclusive")] = None,
     city: Annotated[str | None, Query(max_length=100)] = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -111,7 +111,7 @@ async def update_meeting(
             waiting=known.waiting,
             by=who.subject,
             now=now,
-            reason=body.reason,
+            reason=body.why,
         )
 
     meeting, _, _ = await ctx.seat(
@@ -148,20 +148,25 @@ async def reschedule_meeting(
     now = ctx.clock()
 
     def decide(m: Meeting) -> domain.Decided:
-        tz = body.timezone or m.details.timezone
+        tz = m.details.timezone if body.timezone is MISSING else body.timezone
         deadline = body.registration_deadline
         return domain.reschedule(
             m,
-            starts_at=domain.in_zone(body.starts_at, tz),
-            ends_at=domain.in_zone(body.ends_at, tz),
+            starts_at=domain.given_time(body.starts_at, tz, field_name="starts_at"),
+            ends_at=domain.given_time(body.ends_at, tz, field_name="ends_at"),
             timezone=tz,
-            registration_deadline=domain.in_zone(deadline, tz) if deadline else None,
-            reason=body.reason,
+            registration_deadline=(
+                None
+                if deadline is MISSING
+                else domain.given_time(deadline, tz, field_name="registration_deadline")
+            ),
+            reason=None if body.reason is MISSING else body.reason,
             by=who.subject,
             now=now,
+            into_the_past=body.into_the_past,
         )
 
-    meeting = await ctx.apply(meeting_id, decide, expected_version=body.version)
+    meeting = await ctx.apply(meeting_id, decide, expected_version=body.expected_version)
     return view_of(ctx, meeting)
 
 
@@ -177,7 +182,7 @@ async def cancel_meeting(
     meeting = await ctx.apply(
         meeting_id,
         lambda m: domain.cancel(m, reason=body.reason, by=who.subject, now=now),
-        expected_version=body.version,
+        expected_version=body.expected_version,
     )
     return view_of(ctx, meeting)
 
@@ -213,7 +218,8 @@ async def replace_programme(
     def decide(m: Meeting) -> domain.Decided:
         tz = m.details.timezone
         items = [
-            i.to_domain(item_id=n, timezone=tz) for i, n in zip(body.items, new_ids, strict=True)
+            i.to_domain(item_id=n, timezone=tz, index=index)
+            for index, (i, n) in enumerate(zip(body.items, new_ids, strict=True))
         ]
         return domain.replace_programme(m, items, by=who.subject, now=now)
 
@@ -247,7 +253,7 @@ async def record_minutes(
             by=who.subject,
             now=now,
         ),
-        expected_version=body.version,
+        expected_version=body.expected_version,
     )
     return view_of(ctx, meeting)
 

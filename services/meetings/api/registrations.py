@@ -29,43 +29,44 @@ from services.meetings.commands import (
 from services.meetings.store import Known, Wanted
 from services.meetings.views import RegistrationReceipt, RegistrationView
 from shared.auth import Principal
-from shared.errors import Forbidden, Invalid, Unauthenticated
-from shared.problems import problem_responses
+from shared.errors import Forbidden, Unauthenticated
+from shared.problems import problem_or_page_responses, problem_responses
+from shared.ratelimit import RateLimiter, Scope, per_client
 from shared.seating import Standing
 
 ALREADY_REGISTERED: dict[int | str, dict[str, Any]] = {
     200: {"description": "Already registered: the existing registration"}
 }
 
+# The e-mail's link answers a browser with HTML (pages.py).
+PAGE_TOO: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/html": {}}, "description": "JSON, or the page for a browser"}
+}
+
 router = APIRouter(tags=["registrations"])
 
-
-async def _small_body(request: Request) -> None:
-    # Public and unauthenticated: refuse a large body before reading it.
-    limit = meetings_of(request).max_registration_body_bytes
-    length = request.headers.get("content-length")
-    if length is None or not length.isdigit() or int(length) > limit:
-        raise BodyTooLarge(limit)
+# Request numbers count a meeting's registrations; BSON integers stop at 2**63.
+MAX_REQUEST_NUMBER = 2**53
 
 
-class BodyTooLarge(Invalid):
-    def __init__(self, limit: int) -> None:
-        super().__init__(
-            f"the request body must state its Content-Length and be at most {limit} bytes",
-            errors=[{"field": "body", "reason": f"at most {limit} bytes"}],
-        )
+def limiter_of(request: Request) -> RateLimiter:
+    return meetings_of(request).limiter
 
 
 @router.post(
     "/meetings/{meeting_id}/registrations",
     status_code=status.HTTP_201_CREATED,
-    dependencies=[Depends(_small_body)],
-    responses=ALREADY_REGISTERED | problem_responses(404, 409, 422),
+    dependencies=[Depends(per_client(limiter_of, Scope.REGISTRATION))],
+    responses=ALREADY_REGISTERED | problem_responses(404, 409, 422, 429),
     summary="Register for a scheduled meeting (public)",
+    description="The body is at most MAX_REGISTRATION_BODY_BYTES (16 KiB by default); "
+    "a larger one is answered 413 before it is read. Registrations are limited per client "
+    "address and per e-mail address (429 with Retry-After).",
 )
 async def register(
     meeting_id: str, body: Register, ctx: Context, response: Response
 ) -> RegistrationReceipt:
+    await ctx.limiter.hit_email(Scope.REGISTRATION, body.email)
     now = ctx.clock()
 
     def decide(meeting: domain.Meeting, arriving: domain.Registration) -> domain.Seated:
@@ -98,7 +99,12 @@ async def list_registrations(
     response: Response,
     status_: Annotated[Standing | None, Query(alias="status")] = None,
     after: Annotated[
-        int, Query(ge=0, description="Continue after this request number (the last one seen)")
+        int,
+        Query(
+            ge=0,
+            le=MAX_REQUEST_NUMBER,
+            description="Continue after this request number (the last one seen)",
+        ),
     ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
 ) -> list[RegistrationView]:
@@ -127,6 +133,9 @@ async def approve_registrations(
     ids = list(dict.fromkeys(body.registration_ids))
 
     def decide(meeting: domain.Meeting, known: Known) -> domain.Seated:
+        missing = [r for r in ids if r not in known.registrations]
+        if missing:
+            raise domain.UnknownRegistrations(meeting_id, missing, field="registration_ids")
         pending = [known.registration(meeting_id, r) for r in ids]
         return domain.approve(meeting, pending, waiting=known.waiting, by=who.subject, now=now)
 
@@ -136,12 +145,21 @@ async def approve_registrations(
 
 @router.get(
     "/meetings/{meeting_id}/registrations/{registration_id}",
-    responses=problem_responses(401, 403, 404),
+    responses=PAGE_TOO | problem_responses(401) | problem_or_page_responses(403, 404),
     summary="One registration: with the e-mail link's token, or as the secretariat",
+    description="The e-mail's link. A request that prefers `text/html` (a browser's) gets "
+    "the person's page instead, with a button that cancels (pages.py).",
 )
 async def get_registration(
-    meeting_id: str, registration_id: str, ctx: Context, viewer: Viewer, token: LinkToken = None
+    meeting_id: str,
+    registration_id: str,
+    ctx: Context,
+    viewer: Viewer,
+    response: Response,
+    token: LinkToken = None,
 ) -> RegistrationView:
+    # The same URL answers a browser with a page: a cache must keep the two apart.
+    response.headers["Vary"] = "Accept"
     _authorise_registration(ctx, meeting_id, registration_id, viewer, token)
     meeting = await ctx.store.get(meeting_id)
     [view] = await _views(ctx, meeting, [registration_id])
@@ -150,8 +168,28 @@ async def get_registration(
 
 @router.post(
     "/meetings/{meeting_id}/registrations/{registration_id}/cancel",
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=PAGE_TOO | problem_responses(401, 422) | problem_or_page_responses(403, 404, 409),
     summary="Cancel a registration: with the e-mail link's token, or as the secretariat",
+    description="A JSON body or none, as here. The page's button posts a form "
+    "(`application/x-www-form-urlencoded` with `token`) to this URL, which the page's own "
+    "route answers with HTML (pages.py).",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "token": {
+                                "type": "string",
+                                "description": "The signed token from the e-mail's link",
+                            }
+                        },
+                    }
+                }
+            }
+        }
+    },
 )
 async def cancel_registration(
     meeting_id: str,
@@ -162,8 +200,17 @@ async def cancel_registration(
     body: Annotated[CancelRegistration | None, Body()] = None,
 ) -> RegistrationView:
     by = _authorise_registration(ctx, meeting_id, registration_id, viewer, token)
-    now = ctx.clock()
     reason = body.reason if body is not None else None
+    meeting, _, _ = await cancel(ctx, meeting_id, registration_id, reason=reason, by=by)
+    [view] = await _views(ctx, meeting, [registration_id])
+    return view
+
+
+async def cancel(
+    ctx: Meetings, meeting_id: str, registration_id: str, *, reason: str | None, by: str
+) -> domain.Seated:
+    """Withdraw a registration (the API's and the page's); one already cancelled stays so."""
+    now = ctx.clock()
 
     def decide(meeting: domain.Meeting, known: Known) -> domain.Seated:
         return domain.cancel_registration(
@@ -175,11 +222,7 @@ async def cancel_registration(
             now=now,
         )
 
-    meeting, _, _ = await ctx.seat(
-        meeting_id, decide, Wanted(registrations=[registration_id], waiting=1)
-    )
-    [view] = await _views(ctx, meeting, [registration_id])
-    return view
+    return await ctx.seat(meeting_id, decide, Wanted(registrations=[registration_id], waiting=1))
 
 
 @router.post(

@@ -42,11 +42,12 @@ from services.meetings.domain.model import (
     Speaker,
     Status,
     Venue,
+    given_time,
     in_zone,
     is_zone,
     local,
 )
-from services.meetings.domain.programme import replace_programme
+from services.meetings.domain.programme import OutsideTheMeeting, replace_programme
 from services.meetings.domain.registrations import (
     UnknownRegistrations,
     approve,
@@ -79,6 +80,7 @@ __all__ = [
     "Minutes",
     "MinutesMissing",
     "NotStartedYet",
+    "OutsideTheMeeting",
     "Person",
     "ProgrammeItem",
     "Registration",
@@ -96,6 +98,7 @@ __all__ = [
     "cancel",
     "cancel_registration",
     "decline",
+    "given_time",
     "hold",
     "in_zone",
     "is_zone",

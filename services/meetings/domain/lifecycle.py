@@ -14,13 +14,16 @@ from services.meetings.domain.model import (
     Meeting,
     MeetingId,
     NotStartedYet,
+    ProgrammeItem,
     Registration,
     Seated,
     Status,
+    local,
     problem,
+    spoken,
     zone,
 )
-from services.meetings.domain.programme import checked, moved_with
+from services.meetings.domain.programme import OutsideTheMeeting, checked, moved_with
 from services.meetings.domain.registrations import promote_from_waitlist
 from services.meetings.domain.states import moved, recorded, require
 from shared.contracts import meetings as contract
@@ -83,10 +86,9 @@ def update(
     ]
     if not changed_fields:
         return meeting, [], []
-    check(details)
     if meeting.status is Status.SCHEDULED:
         _check_scheduled_update(meeting, details, changed_fields)
-    programme = checked(moved_with(meeting.programme, meeting.details, details), details)
+    programme = _still_valid(meeting, details)
     sequence = meeting.sequence
     if meeting.status is Status.SCHEDULED and CALENDAR_FIELDS.intersection(changed_fields):
         sequence += 1
@@ -138,9 +140,25 @@ def reschedule(
     reason: str | None,
     by: str,
     now: datetime,
+    into_the_past: bool = False,
 ) -> Decided:
-    """Move a scheduled meeting to new times; calendars see a higher SEQUENCE."""
+    """Move a scheduled meeting to new times; calendars see a higher SEQUENCE.
+
+    Participants are mailed the new times, so a start that has already passed is refused
+    unless the secretariat says it means it (`into_the_past`: recording what happened).
+    """
     status = moved(meeting, "reschedule")
+    if starts_at < now and not into_the_past:
+        tz = timezone or meeting.details.timezone
+        raise InvalidMeeting(
+            [
+                problem(
+                    "starts_at",
+                    f"{spoken(local(starts_at, tz))} has already passed; to record a past "
+                    "start, send into_the_past: true",
+                )
+            ]
+        )
     before = meeting.details
     details = replace(
         before,
@@ -151,8 +169,7 @@ def reschedule(
     )
     if details == before:
         return meeting, []
-    check(details)
-    programme = checked(moved_with(meeting.programme, before, details), details)
+    programme = _still_valid(meeting, details)
     changed = recorded(
         replace(
             meeting,
@@ -165,7 +182,8 @@ def reschedule(
         by=by,
         action="reschedule",
         reason=reason,
-        detail=f"from {before.starts_at.isoformat()} to {starts_at.isoformat()}",
+        detail=f"from {spoken(local(before.starts_at, before.timezone))} "
+        f"to {spoken(local(starts_at, details.timezone))}",
     )
     return changed, [
         contract.MeetingRescheduled(
@@ -201,7 +219,7 @@ def hold(meeting: Meeting, *, by: str, now: datetime) -> Decided:
     """Mark the meeting as having taken place: check-in and minutes open."""
     status = moved(meeting, "hold")
     if now < meeting.details.starts_at:
-        raise NotStartedYet(meeting.id, meeting.details.starts_at)
+        raise NotStartedYet(meeting.id, meeting.details.starts_at, meeting.details.timezone)
     changed = recorded(replace(meeting, status=status), now=now, by=by, action="hold")
     return changed, [contract.MeetingHeld(meeting=info(changed), held_at=now)]
 
@@ -227,6 +245,20 @@ def check(details: Details) -> None:
         errors.append(problem("registration_deadline", "must not be after the meeting ends"))
     if errors:
         raise InvalidMeeting(errors)
+
+
+def _still_valid(meeting: Meeting, details: Details) -> tuple[ProgrammeItem, ...]:
+    """The programme moved with the changed details, if the meeting still keeps every rule.
+
+    A change that breaks a rule only together with what is stored (an end before the start
+    it kept, a deadline after its new end) conflicts with the meeting's state: 409, while
+    a request that breaks one by itself was refused as invalid (422) before it came here.
+    """
+    try:
+        check(details)
+        return checked(moved_with(meeting.programme, meeting.details, details), details)
+    except (InvalidMeeting, OutsideTheMeeting) as refused:
+        raise UpdateRefused(refused.facts["errors"]) from None
 
 
 def _check_scheduled_update(meeting: Meeting, details: Details, changed: list[str]) -> None:

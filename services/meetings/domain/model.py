@@ -247,12 +247,14 @@ class RegistrationClosed(Conflict):
 class NotStartedYet(Conflict):
     title = "Meeting not started"
 
-    def __init__(self, meeting_id: str, starts_at: datetime) -> None:
+    def __init__(self, meeting_id: str, starts_at: datetime, timezone: str) -> None:
+        # In the meeting's own time zone, as every time a person reads.
+        there = local(starts_at, timezone)
         super().__init__(
-            f"meeting {meeting_id} starts at {starts_at.isoformat()}; "
+            f"meeting {meeting_id} starts at {spoken(there)}; "
             "it can be marked held once it has started",
             meeting_id=meeting_id,
-            starts_at=starts_at.isoformat(),
+            starts_at=there.isoformat(),
         )
 
 
@@ -288,14 +290,46 @@ def zone(name: str) -> ZoneInfo:
 
 
 def in_zone(moment: datetime, name: str) -> datetime:
-    """Aware UTC from an aware time, or from a wall-clock time in the named zone."""
+    """Aware UTC from an aware time, or from a wall-clock time in the named zone.
+
+    For times the service computes; a time a person gave goes through `given_time`.
+    """
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone(name))
     return moment.astimezone(UTC)
 
 
+def given_time(moment: datetime, name: str, *, field_name: str) -> datetime:
+    """Aware UTC from a time a person gave; a wall-clock time must name one instant.
+
+    In a daylight-saving gap (02:30 on the last Sunday of March in Europe/Amsterdam) the
+    time does not exist, and in the hour the clocks go back it exists twice: guessing
+    would put the meeting an hour off, so both are refused.
+    """
+    if moment.tzinfo is not None:
+        return moment.astimezone(UTC)
+    tz = zone(name)
+    first, second = moment.replace(tzinfo=tz, fold=0), moment.replace(tzinfo=tz, fold=1)
+    if first.utcoffset() != second.utcoffset():
+        there = f"{moment:%Y-%m-%d %H:%M} in {name}"
+        exists = first.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == moment
+        reason = (
+            f"{there} happens twice (the clocks go back): give the UTC offset"
+            if exists
+            else f"{there} does not exist (the clocks go forward): give another time"
+        )
+        raise InvalidMeeting([problem(field_name, reason)])
+    return first.astimezone(UTC)
+
+
 def local(moment: datetime, name: str) -> datetime:
     return moment.astimezone(zone(name))
+
+
+def spoken(moment: datetime) -> str:
+    """A local time as a person reads it: 2018-05-15 10:00 CEST (UTC+02:00)."""
+    offset = moment.strftime("%z")
+    return f"{moment:%Y-%m-%d %H:%M} {moment.tzname()} (UTC{offset[:3]}:{offset[3:]})"
 
 
 # What a decision on the meeting alone returns: the meeting, and the events it caused.

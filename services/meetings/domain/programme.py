@@ -20,6 +20,7 @@ from services.meetings.domain.model import (
 )
 from services.meetings.domain.states import recorded, require
 from shared.contracts import meetings as contract
+from shared.errors import Conflict
 
 MAIN_TRACK = "main"
 
@@ -48,23 +49,37 @@ def replace_programme(
     ]
 
 
+class OutsideTheMeeting(Conflict):
+    """Items that do not fit the meeting's current times: the programme or the times must move."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{e['field']}: {e['reason']}" for e in errors), errors=errors)
+
+
 def checked(items: Sequence[ProgrammeItem], details: Details) -> tuple[ProgrammeItem, ...]:
-    """The items in time order; InvalidMeeting naming every item outside or overlapping."""
+    """The items in time order.
+
+    InvalidMeeting names every item that ends before it starts or overlaps another in its
+    track (the programme is wrong in itself); OutsideTheMeeting every item outside the
+    meeting's times (it does not fit the meeting as it is now).
+    """
     tz = details.timezone
-    errors = []
-    for index, item in enumerate(items):
-        if item.ends_at <= item.starts_at:
-            errors.append(problem(f"items.{index}.ends_at", "must be after starts_at"))
-        elif item.starts_at < details.starts_at or item.ends_at > details.ends_at:
-            errors.append(
-                problem(
-                    f"items.{index}",
-                    f"'{item.title}' ({_span(item.starts_at, item.ends_at, tz)}) is outside "
-                    f"the meeting ({_span(details.starts_at, details.ends_at, tz)})",
-                )
-            )
+    errors = [
+        problem(f"items.{index}.ends_at", "must be after starts_at")
+        for index, item in enumerate(items)
+        if item.ends_at <= item.starts_at
+    ]
     if errors:
         raise InvalidMeeting(errors)
+    outside = [
+        problem(
+            f"items.{index}",
+            f"'{item.title}' ({_span(item.starts_at, item.ends_at, tz)}) is outside "
+            f"the meeting ({_span(details.starts_at, details.ends_at, tz)})",
+        )
+        for index, item in enumerate(items)
+        if item.starts_at < details.starts_at or item.ends_at > details.ends_at
+    ]
     ordered = sorted(enumerate(items), key=lambda pair: (pair[1].starts_at, pair[1].ends_at))
     last_in_track: dict[str, tuple[int, ProgrammeItem]] = {}
     for index, item in ordered:
@@ -84,6 +99,8 @@ def checked(items: Sequence[ProgrammeItem], details: Details) -> tuple[Programme
             last_in_track[track] = (index, item)
     if errors:
         raise InvalidMeeting(errors)
+    if outside:
+        raise OutsideTheMeeting(outside)
     return tuple(item for _, item in ordered)
 
 

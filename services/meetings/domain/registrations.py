@@ -24,7 +24,7 @@ from services.meetings.domain.model import (
 from services.meetings.domain.states import recorded, require
 from shared import seating
 from shared.contracts import meetings as contract
-from shared.errors import IllegalTransition, Invalid
+from shared.errors import Conflict, IllegalTransition
 from shared.seating import Attendance, Move, Standing
 
 # What each standing of a registration allows.
@@ -205,11 +205,17 @@ def waitlist_position(meeting: Meeting, registration: Registration) -> int | Non
     return meeting.seating.position(registration.request)
 
 
-class UnknownRegistrations(Invalid):
-    def __init__(self, meeting_id: str, keys: Sequence[str]) -> None:
+class UnknownRegistrations(Conflict):
+    """A body names registrations the meeting does not have.
+
+    409, not 404: the meeting (the resource addressed) exists; what the body asks does not
+    fit its current registrations. `errors` names each unknown id's place in the body.
+    """
+
+    def __init__(self, meeting_id: str, keys: Sequence[str], *, field: str = "marks") -> None:
         super().__init__(
             f"meeting {meeting_id} has no registration {', '.join(keys)}",
-            errors=[{"field": f"marks.{key}", "reason": "no such registration"} for key in keys],
+            errors=[{"field": f"{field}.{key}", "reason": "no such registration"} for key in keys],
         )
 
 

@@ -19,6 +19,7 @@ from services.notifications.store import Stores
 from shared.auth import Principal, Role, require
 from shared.errors import Forbidden
 from shared.links import LinkSigner
+from shared.ratelimit import RateLimiter
 
 
 @dataclass(frozen=True)
@@ -34,11 +35,16 @@ class Components:
     clock: Callable[[], datetime]
     address_secret: str
     wake_worker: Callable[[], None]
+    limiter: RateLimiter
 
 
 def components(request: Request) -> Components:
     found: Components = request.app.state.components
     return found
+
+
+def limiter_of(request: Request) -> RateLimiter:
+    return components(request).limiter
 
 
 ComponentsDep = Annotated[Components, Depends(components)]

@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Response, status
+from pydantic import MISSING
 
 from services.notifications import privacy
 from services.notifications.api.deps import (
@@ -188,7 +189,7 @@ async def update_contact(
 ) -> ContactView:
     directory = c.stores.directory
     contact = await directory.get_contact(contact_id)
-    if body.organisation_id is not None:
+    if body.organisation_id is not MISSING:
         organisation = await directory.get_organisation(OrganisationId(body.organisation_id))
         contact = domain.join_directory(
             contact,
@@ -196,14 +197,13 @@ async def update_contact(
             organisation_id=organisation.id,
             roles=contact.roles,
         )
-    if body.email is not None:
-        contact = domain.change_address(contact, str(body.email), secret=c.address_secret)
-    if body.name is not None or body.roles is not None:
-        contact = replace(
-            contact,
-            name=body.name.strip() if body.name is not None else contact.name,
-            roles=frozenset(body.roles) if body.roles is not None else contact.roles,
-        )
+    if body.email is not MISSING:
+        contact = domain.change_address(contact, body.email, secret=c.address_secret)
+    contact = replace(
+        contact,
+        name=contact.name if body.name is MISSING else body.name,
+        roles=contact.roles if body.roles is MISSING else frozenset(body.roles),
+    )
     await directory.save_contact(contact)
     return ContactView.of(contact)
 
@@ -262,9 +262,9 @@ async def set_preferences(
     contact = await directory.get_contact(contact_id)
     preferences = domain.set_preferences(
         contact.preferences,
-        language=body.language,
-        muted=frozenset(body.muted) if body.muted is not None else None,
-        delivery=body.delivery,
+        language=None if body.language is MISSING else body.language,
+        muted=None if body.muted is MISSING else frozenset(body.muted),
+        delivery=None if body.delivery is MISSING else body.delivery,
     )
     await directory.save_contact(replace(contact, preferences=preferences))
     return PreferencesView.of(preferences)
@@ -298,8 +298,8 @@ async def follow(
     await c.stores.directory.get_contact(contact_id)
     subscription = Subscription(
         contact_id=contact_id,
-        category=body.category,
-        entity=EntityRef(body.entity.kind, body.entity.id) if body.entity else None,
+        category=None if body.category is MISSING else body.category,
+        entity=None if body.entity is MISSING else EntityRef(body.entity.kind, body.entity.id),
     )
     await c.stores.directory.follow(subscription, now=c.clock())
     return SubscriptionView.of(subscription)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
 
-from services.notifications.api.deps import Components, ComponentsDep
+from services.notifications.api.deps import Components, ComponentsDep, limiter_of
 from services.notifications.domain import directory as domain
 from services.notifications.domain.directory import (
     OPTIONAL_CATEGORIES,
@@ -28,9 +28,27 @@ from services.notifications.letters import (
     parse_unsubscribe_subject,
 )
 from services.notifications.rendering import FALLBACK_LANGUAGE
-from shared.errors import NotAllowed, NotFound
+from shared.errors import NotAllowed, NotFound, TooManyRequests
+from shared.ratelimit import Scope, per_client
 
 router = APIRouter(tags=["unsubscribe and preferences pages"])
+
+
+async def _count_client(request: Request) -> None:
+    # Public pages: each client address has a budget; past it, a page that says so.
+    try:
+        await per_client(limiter_of, Scope.PREFERENCES)(request)
+    except TooManyRequests as refused:
+        raise PageRefused(refused) from None
+
+
+class PageRefused(Exception):
+    """Too many requests on a page: answered as a page (429), not as problem+json."""
+
+    def __init__(self, refused: TooManyRequests) -> None:
+        super().__init__(refused.detail)
+        self.retry_after_s = refused.retry_after_s
+
 
 PAGE = "preferences_page"
 HEADERS = {
@@ -51,13 +69,33 @@ PAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "The link is forged, expired or not for this",
     },
     404: {"content": {"text/html": {}}, "description": "The person behind the link was erased"},
+    429: {
+        "content": {"text/html": {}},
+        "description": "Too many requests from this address or for this person: try again "
+        "after Retry-After seconds",
+    },
 }
+
+
+def _form(**fields: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI request body of a page's form (read by the route itself, not by FastAPI)."""
+    schema = {"type": "object", "properties": fields}
+    return {
+        "requestBody": {
+            "content": {"application/x-www-form-urlencoded": {"schema": schema}},
+            "required": False,
+        }
+    }
+
+
+TOKEN_FIELD = {"type": "string", "description": "The signed token from the e-mail's link"}
 
 
 @router.get(
     "/unsubscribe",
     response_class=HTMLResponse,
     responses=PAGE_RESPONSES,
+    dependencies=[Depends(_count_client)],
     summary="Page that confirms unsubscribing and offers the preferences",
 )
 async def unsubscribe_page(request: Request, c: ComponentsDep, token: str = "") -> HTMLResponse:
@@ -72,6 +110,11 @@ async def unsubscribe_page(request: Request, c: ComponentsDep, token: str = "") 
     "/unsubscribe",
     response_class=HTMLResponse,
     responses=PAGE_RESPONSES,
+    dependencies=[Depends(_count_client)],
+    openapi_extra=_form(
+        token=TOKEN_FIELD,
+        **{"List-Unsubscribe": {"type": "string", "enum": ["One-Click"]}},
+    ),
     summary="Unsubscribe: the page's button, or an RFC 8058 one-click POST",
 )
 async def unsubscribe(request: Request, c: ComponentsDep) -> HTMLResponse:
@@ -79,6 +122,7 @@ async def unsubscribe(request: Request, c: ComponentsDep) -> HTMLResponse:
     token = request.query_params.get("token") or str(form.get("token") or "")
     try:
         contact, category = await _unsubscriber(c, token)
+        await _count_person(c, contact)
     except (NotAllowed, NotFound) as exc:
         return _invalid(request, c, exc)
     muted = frozenset({category}) if category else OPTIONAL_CATEGORIES
@@ -91,6 +135,7 @@ async def unsubscribe(request: Request, c: ComponentsDep) -> HTMLResponse:
     "/preferences",
     response_class=HTMLResponse,
     responses=PAGE_RESPONSES,
+    dependencies=[Depends(_count_client)],
     summary="Page to change one's e-mail preferences",
 )
 async def preferences_page(request: Request, c: ComponentsDep, token: str = "") -> HTMLResponse:
@@ -105,12 +150,24 @@ async def preferences_page(request: Request, c: ComponentsDep, token: str = "") 
     "/preferences",
     response_class=HTMLResponse,
     responses=PAGE_RESPONSES,
+    dependencies=[Depends(_count_client)],
+    openapi_extra=_form(
+        token=TOKEN_FIELD,
+        receive={
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "The optional categories to keep receiving",
+        },
+        delivery={"type": "string", "description": "immediate or daily_digest"},
+        language={"type": "string", "description": "One of the languages the page offers"},
+    ),
     summary="Save the preferences form",
 )
 async def save_preferences(request: Request, c: ComponentsDep) -> HTMLResponse:
     form = await request.form()
     try:
         contact = await _owner(c, str(form.get("token") or ""))
+        await _count_person(c, contact)
     except (NotAllowed, NotFound) as exc:
         return _invalid(request, c, exc)
     received = {str(value) for value in form.getlist("receive")}
@@ -125,6 +182,23 @@ async def save_preferences(request: Request, c: ComponentsDep) -> HTMLResponse:
     contact = replace(contact, preferences=preferences)
     await c.stores.directory.save_contact(contact)
     return _page(c, contact, mode="saved")
+
+
+async def _count_person(c: Components, contact: Contact) -> None:
+    try:
+        await c.limiter.hit_email(Scope.PREFERENCES, contact.email)
+    except TooManyRequests as refused:
+        raise PageRefused(refused) from None
+
+
+async def too_many(request: Request, exc: Exception) -> Response:
+    """The page for PageRefused: installed as the app's handler for it."""
+    assert isinstance(exc, PageRefused)
+    c = request.app.state.components
+    language = _accepted_language(request, c.renderer.languages)
+    html = c.renderer.page(PAGE, language, {"mode": "too_many"})
+    headers = HEADERS | {"Retry-After": str(exc.retry_after_s)}
+    return HTMLResponse(html, status_code=429, headers=headers)
 
 
 async def _unsubscriber(c: Components, token: str) -> tuple[Contact, Category | None]:

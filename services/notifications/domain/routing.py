@@ -5,7 +5,8 @@ Each row says, for one event type: the template, who is reached (audiences), the
 (cannot be switched off), and whether it carries a calendar entry. A person reached by
 several rows or audiences of one event gets one e-mail: the first row that wants them.
 
-Adding an event type: one row here and one template per language. An event from a new
+Adding an event type: one row here and one template (its strings translated in every
+catalogue, `make messages`). An event from a new
 domain also needs one `facts` reader (`FACTS` below) saying what it is about.
 """
 

@@ -34,6 +34,7 @@ async def test_a_meetings_calendar_file_follows_it_through_reschedule_and_cancel
             "starts_at": "2018-09-27T10:00",
             "ends_at": "2018-09-27T17:00",
             "timezone": "Europe/Madrid",
+            "into_the_past": True,
         },
     )
     moved = await http.get(f"/meetings/{meeting_id}.ics")

@@ -88,6 +88,7 @@ async def test_a_meeting_goes_through_its_whole_lifecycle_and_each_step_is_publi
             "starts_at": "2017-11-29T11:00",
             "ends_at": "2017-11-29T16:00",
             "reason": "the venue is booked on the 28th",
+            "into_the_past": True,
         },
     )
     registered = await http.post(f"{path}/registrations", json=registration(1, language="nl"))
@@ -250,7 +251,7 @@ async def test_a_programme_item_outside_the_meeting_is_refused_and_nothing_is_wr
         json={"version": 2, "items": [*FORUM_PROGRAMME, late]},
     )
 
-    assert refused.status_code == 422
+    assert refused.status_code == 409
     assert refused.json()["errors"] == [
         {
             "field": "items.7",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -230,11 +231,31 @@ async def test_a_registration_is_validated_and_size_limited(service: Service, pl
 
     bad_email = await service.client.post(path, json=registration(1, email="not-an-address"))
     too_big = await service.client.post(path, json=registration(1, role="x" * 20_000))
+    large = json.dumps(registration(2, role="x" * 20_000)).encode()
+    streamed_too_big = await service.client.post(
+        path, content=_chunks(large), headers={"Content-Type": "application/json"}
+    )
+    small = json.dumps(registration(3)).encode()
+    streamed = await service.client.post(
+        path, content=_chunks(small), headers={"Content-Type": "application/json"}
+    )
 
     assert bad_email.status_code == 422
     assert [e["field"] for e in bad_email.json()["errors"]] == ["email"]
-    assert too_big.status_code == 422
-    assert too_big.json()["errors"] == [{"field": "body", "reason": "at most 16384 bytes"}]
+    # One rule, whether the body states its length or streams without one.
+    for refused in (too_big, streamed_too_big):
+        assert refused.status_code == 413
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["errors"] == [
+            {"field": "body", "reason": "the request body must be at most 16384 bytes"}
+        ]
+    assert streamed.status_code == 201, streamed.text
+
+
+async def _chunks(body: bytes) -> AsyncIterator[bytes]:
+    # No Content-Length: sent chunked, as a browser or proxy may.
+    for start in range(0, len(body), 4096):
+        yield body[start : start + 4096]
 
 
 async def test_check_in_is_only_possible_once_the_meeting_is_held(

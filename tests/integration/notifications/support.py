@@ -322,10 +322,17 @@ class TopicReader:
         count: int,
         timeout_s: float = 30,
     ) -> list[ConsumerRecord[bytes, bytes]]:
+        """The matching records once `count` distinct events (by CloudEvents id) arrived.
+
+        Publishing is at least once: a repeat of an event counts once (a record without an
+        id, such as an unreadable one, counts by itself).
+        """
         deadline = time.monotonic() + timeout_s
         while True:
             found = [r for r in self.records if predicate(r)]
-            if len(found) >= count or time.monotonic() > deadline:
+            ids = [dict(r.headers).get("ce_id") for r in found]
+            distinct = len({i for i in ids if i is not None}) + ids.count(None)
+            if distinct >= count or time.monotonic() > deadline:
                 return found
             await asyncio.sleep(0.1)
 

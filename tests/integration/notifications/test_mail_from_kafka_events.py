@@ -244,16 +244,29 @@ async def test_a_waitlisted_then_promoted_registrant_is_told_twice_and_invited_o
     assert str(calendar_in(promoted)["METHOD"]) == "REQUEST"
 
 
-async def test_a_language_without_templates_falls_back_to_english(
+async def test_a_language_without_a_catalog_falls_back_to_english(
     service: Running, publisher: Publisher, smtp: Smtp
 ) -> None:
-    meeting, registrant = Meeting(), person("turin", language="it")
+    meeting, registrant = Meeting(), person("uppsala", language="sv")
 
     await publisher.publish(meeting.confirmed(registrant))
 
     (message,) = await mail_to(smtp, str(registrant.email), domain=service.domain)
     assert subject_of(message) == f"Registration confirmed: {meeting.info.title}"
     assert message["Content-Language"] == "en"
+
+
+async def test_a_member_writing_in_one_of_the_partnerships_languages_is_written_to_in_it(
+    service: Running, publisher: Publisher, smtp: Smtp
+) -> None:
+    meeting, registrant = Meeting(), person("amsterdam", language="nl")
+
+    await publisher.publish(meeting.confirmed(registrant))
+
+    (message,) = await mail_to(smtp, str(registrant.email), domain=service.domain)
+    assert message["Content-Language"] == "nl"
+    assert meeting.info.title in subject_of(message)
+    assert subject_of(message) != f"Registration confirmed: {meeting.info.title}"
 
 
 async def test_the_other_meeting_events_reach_the_people_their_rows_name(

@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from services.meetings import domain
 from services.meetings.commands import (
     MAX_PROGRAMME_ITEMS,
     PlanMeeting,
@@ -127,8 +128,8 @@ def test_a_programme_item_keeps_a_given_id_and_otherwise_takes_the_new_one() -> 
     kept = ProgrammeItemBody.model_validate(item | {"item_id": "opening"})
     fresh = ProgrammeItemBody.model_validate(item)
 
-    assert kept.to_domain(item_id="new", timezone="Europe/Amsterdam").id == "opening"
-    assert fresh.to_domain(item_id="new", timezone="Europe/Amsterdam").id == "new"
+    assert kept.to_domain(item_id="new", timezone="Europe/Amsterdam", index=0).id == "opening"
+    assert fresh.to_domain(item_id="new", timezone="Europe/Amsterdam", index=0).id == "new"
 
 
 @pytest.mark.parametrize("zone", ["Europe", "Etc", "America", "Europe/Atlantis", "../etc/passwd"])
@@ -162,3 +163,90 @@ def test_a_registration_whose_name_or_role_would_break_an_email_header_is_refuse
         Register.model_validate(person)
 
     assert fields_in(refused.value) == {"name", "role"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("capacity", True),
+        ("capacity", "40"),
+        ("number", "11"),
+        ("requires_approval", "yes"),
+        ("requires_approval", 1),
+        ("starts_at", 1526371200),
+        ("starts_at", "2018-05-15 10:00:00"),
+    ],
+)
+def test_json_is_taken_as_typed_and_a_wrong_type_names_its_field(field: str, value: Any) -> None:
+    with pytest.raises(ValidationError) as refused:
+        PlanMeeting.model_validate(ELEVENTH | {field: value})
+
+    assert fields_in(refused.value) == {field}
+
+
+def test_an_integer_written_with_a_zero_fraction_is_still_an_integer_as_json_schema_says() -> None:
+    assert PlanMeeting.model_validate(ELEVENTH | {"capacity": 40.0}).details().capacity == 40
+
+
+@pytest.mark.parametrize("name", [" Amsterdam", "Amsterdam ", " ", "Amster\x85dam", "A\u2028B"])
+def test_a_name_is_one_trimmed_line_without_control_characters(name: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        PlanMeeting.model_validate(ELEVENTH | {"organiser": name})
+
+    assert fields_in(refused.value) == {"organiser"}
+
+
+@pytest.mark.parametrize("reason", ["", " ", "\n\t", "\u3000"])
+def test_a_reason_of_white_space_only_is_refused(reason: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        UpdateMeeting.model_validate({"version": 1, "reason": reason, "title": "New"})
+
+    assert fields_in(refused.value) == {"reason"}
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["jürgen@example.org", "anna@münchen.de", "anna@host.local", "a..b@example.org", "a@b"],
+)
+def test_an_address_that_mail_could_not_reach_is_refused_saying_why(email: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Register.model_validate({"name": "Anna", "email": email})
+
+    assert fields_in(refused.value) == {"email"}
+    if not email.isascii():
+        assert "non-ASCII" in str(refused.value)
+
+
+def test_a_wall_clock_time_in_a_daylight_saving_gap_is_refused_saying_why() -> None:
+    # Europe/Amsterdam moves from 02:00 to 03:00 on 28 March 2027.
+    body = PlanMeeting.model_validate(
+        ELEVENTH | {"starts_at": "2027-03-28T02:30", "ends_at": "2027-03-28T17:00"}
+    )
+
+    with pytest.raises(domain.InvalidMeeting) as refused:
+        body.details()
+
+    assert refused.value.facts["errors"] == [
+        {
+            "field": "starts_at",
+            "reason": "2027-03-28 02:30 in Europe/Amsterdam does not exist (the clocks go "
+            "forward): give another time",
+        }
+    ]
+
+
+def test_a_wall_clock_time_that_happens_twice_is_refused_but_an_offset_settles_it() -> None:
+    # On 31 October 2027 Europe/Amsterdam goes from 03:00 back to 02:00: 02:30 happens twice.
+    ambiguous = ELEVENTH | {"starts_at": "2027-10-31T02:30", "ends_at": "2027-10-31T17:00"}
+
+    with pytest.raises(domain.InvalidMeeting, match="happens twice"):
+        PlanMeeting.model_validate(ambiguous).details()
+    settled = PlanMeeting.model_validate(ambiguous | {"starts_at": "2027-10-31T02:30+01:00"})
+    assert settled.details().starts_at == datetime(2027, 10, 31, 1, 30, tzinfo=UTC)
+
+
+def test_an_update_may_leave_a_field_out_but_not_send_null_for_a_required_one() -> None:
+    for field in ("kind", "title", "starts_at", "timezone", "requires_approval", "reason"):
+        with pytest.raises(ValidationError) as refused:
+            UpdateMeeting.model_validate({"version": 1, field: None})
+        assert fields_in(refused.value) == {field}

@@ -3,6 +3,7 @@
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -421,3 +422,46 @@ def test_a_meeting_may_span_several_days() -> None:
     meeting = domain.plan(domain.MeetingId("wc"), conference, by=SECRETARIAT, now=BEFORE)
 
     assert meeting.details.ends_at - meeting.details.starts_at == timedelta(days=1, hours=7)
+
+
+def test_rescheduling_to_a_start_that_has_passed_is_refused_unless_said_explicitly() -> None:
+    meeting = a_meeting(Status.SCHEDULED)
+    late = SEPTEMBER_START + timedelta(days=1)
+
+    with pytest.raises(domain.InvalidMeeting) as refused:
+        domain.reschedule(
+            meeting,
+            starts_at=SEPTEMBER_START,
+            ends_at=SEPTEMBER_END,
+            timezone=BARCELONA,
+            reason=None,
+            by=SECRETARIAT,
+            now=late,
+        )
+    recorded, _ = domain.reschedule(
+        meeting,
+        starts_at=SEPTEMBER_START,
+        ends_at=SEPTEMBER_END,
+        timezone=BARCELONA,
+        reason="recording what happened",
+        by=SECRETARIAT,
+        now=late,
+        into_the_past=True,
+    )
+
+    [error] = refused.value.facts["errors"]
+    assert error["field"] == "starts_at"
+    # Read in the meeting's time zone: 10:00 in Barcelona, not 08:00 UTC.
+    assert error["reason"].startswith("2018-09-27 10:00 CEST (UTC+02:00) has already passed")
+    assert recorded.details.starts_at == SEPTEMBER_START
+
+
+def test_a_meeting_not_started_yet_says_its_start_in_its_own_time_zone() -> None:
+    meeting = a_meeting(Status.SCHEDULED)
+
+    with pytest.raises(domain.NotStartedYet) as refused:
+        domain.hold(meeting, by=SECRETARIAT, now=STARTS - timedelta(hours=1))
+
+    there = STARTS.astimezone(ZoneInfo(AMSTERDAM))
+    assert f"starts at {there:%Y-%m-%d %H:%M} {there.tzname()}" in refused.value.detail
+    assert refused.value.facts["starts_at"] == there.isoformat()

@@ -92,7 +92,8 @@ def test_a_scheduled_meeting_announces_its_programme_with_speakers_and_actions()
 def test_an_item_outside_the_meeting_is_refused_with_its_times() -> None:
     late = item(9, at(16), at(17), "Drinks")
 
-    with pytest.raises(domain.InvalidMeeting) as refused:
+    # The programme is fine in itself; it does not fit the meeting as it is (409).
+    with pytest.raises(domain.OutsideTheMeeting) as refused:
         domain.replace_programme(cities_forum(), [late], by=SECRETARIAT, now=BEFORE)
 
     [error] = refused.value.facts["errors"]
@@ -163,5 +164,5 @@ def test_shortening_a_draft_refuses_when_items_would_fall_outside() -> None:
         cities_forum(), FORUM_PROGRAMME, by=SECRETARIAT, now=BEFORE
     )
 
-    with pytest.raises(domain.InvalidMeeting, match="Follow-up and closing"):
+    with pytest.raises(domain.UpdateRefused, match="Follow-up and closing"):
         domain.update(meeting, replace(meeting.details, ends_at=at(15)), by=SECRETARIAT, now=BEFORE)

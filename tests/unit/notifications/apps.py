@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import httpx
 from fastapi import FastAPI
+from limits.aio.storage import MemoryStorage
 
-from services.notifications.api import ROUTERS
+from services.notifications.api import EXCEPTION_HANDLERS, ROUTERS
 from services.notifications.api.deps import Components
 from services.notifications.notifier import Notifier
 from services.notifications.rendering import Renderer
@@ -17,6 +18,7 @@ from services.notifications.store import Stores
 from shared.auth import Role, mint_token
 from shared.http import create_app
 from shared.links import LinkSigner
+from shared.ratelimit import RateLimiter
 from tests.unit.notifications import builders as b
 from tests.unit.notifications.fakes import fake_stores
 
@@ -47,7 +49,9 @@ def api_rig() -> ApiRig:
     clock = b.Clock()
     writer = b.writer()
     notifier = b.notifier_for(stores, clock)
-    app = create_app(SETTINGS, title="Notifications", routers=ROUTERS)
+    app = create_app(
+        SETTINGS, title="Notifications", routers=ROUTERS, exception_handlers=EXCEPTION_HANDLERS
+    )
     app.state.components = Components(
         stores=stores,
         notifier=notifier,
@@ -60,5 +64,9 @@ def api_rig() -> ApiRig:
         clock=clock,
         address_secret=b.SECRET,
         wake_worker=lambda: None,
+        # Off, as in the tests' settings: the limits have tests of their own.
+        limiter=RateLimiter(
+            MemoryStorage(), table=SETTINGS.rate_limit_table(), secret=b.SECRET, enabled=False
+        ),
     )
     return ApiRig(app, stores, notifier, clock)

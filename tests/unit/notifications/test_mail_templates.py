@@ -75,13 +75,10 @@ def context(template: str) -> dict[str, object]:
     }
 
 
-@pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("template", sorted(templates()))
-def test_every_routed_template_exists_in_english_french_and_german(
-    template: str, language: str
-) -> None:
+def test_every_routed_template_has_a_subject_a_text_and_an_html_part(template: str) -> None:
     for part in ("subject", "txt", "html"):
-        assert (TEMPLATES / language / f"{template}.{part}.j2").is_file()
+        assert (TEMPLATES / f"{template}.{part}.j2").is_file()
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -124,7 +121,7 @@ def test_dates_and_times_are_in_the_meetings_time_zone_and_the_readers_language(
 
 
 def test_a_language_without_templates_falls_back_to_english() -> None:
-    rendered = renderer.render("registration_confirmed", "it", context("registration_confirmed"))
+    rendered = renderer.render("registration_confirmed", "sv", context("registration_confirmed"))
 
     assert rendered.language == "en"
     assert rendered.subject == "Registration confirmed: 11th partnership meeting"

@@ -130,3 +130,39 @@ async def test_metrics_label_requests_by_route_template_not_by_raw_path() -> Non
 
     assert 'route="/meetings/{meeting_id}/things"' in metrics
     assert "pm-11" not in metrics
+
+
+def test_without_the_opt_in_missing_secrets_stop_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ALLOW_DEVELOPMENT_SECRETS", raising=False)
+
+    with pytest.raises(ValidationError, match="ALLOW_DEVELOPMENT_SECRETS=true"):
+        ServiceSettings()
+
+
+def test_a_deployment_that_sets_its_secrets_needs_no_opt_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("ALLOW_DEVELOPMENT_SECRETS", raising=False)
+    strong = SecretStr("s" * 40)
+
+    settings = ServiceSettings(jwt_secret=strong, link_secret=strong)
+
+    assert settings.jwt_key() == "s" * 40
+
+
+def test_production_refuses_the_development_secrets_even_when_allowed() -> None:
+    with pytest.raises(ValidationError, match="JWT_JWKS_URL"):
+        ServiceSettings(environment=Environment.PRODUCTION, allow_development_secrets=True)
+
+
+async def test_a_token_valid_for_longer_than_the_maximum_is_401() -> None:
+    ten_years = 10 * 365 * 24 * 3600
+    token = mint_token(SETTINGS, subject="sec-1", roles=[Role.SECRETARIAT], ttl_s=ten_years)
+
+    async with an_app() as client:
+        response = await client.post(
+            "/meetings", json={"title": "11th"}, headers={"Authorization": f"Bearer {token}"}
+        )
+
+    assert response.status_code == 401
+    assert "longer than 43200 s" in response.json()["detail"]
