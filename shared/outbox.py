@@ -71,6 +71,8 @@ LEASE_S = 30.0
 SWEEP_GRACE = timedelta(seconds=5)
 
 _RELEASE = {LEASE_OWNER_FIELD: None, LEASE_FIELD: None}
+# Writes racing one removal again and again: each lost attempt means a write went through.
+REMOVE_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
@@ -456,30 +458,35 @@ class OutboxRelay:
         self, collection: AsyncCollection[Document], claimed: list[_Claimed]
     ) -> None:
         """A write added entries while we published: remove exactly what went out, release,
-        and take the documents again for the rest."""
-        now_held = await collection.find(
-            {"_id": {"$in": [c.document_id for c in claimed]}},
-            {WRITE_FIELD: 1, LEASE_OWNER_FIELD: 1},
-        ).to_list()
-        published = [e["id"] for c in claimed for e in c.entries]
-        writes = []
-        for d in now_held:
-            update: dict[str, Any] = {"$pull": {OUTBOX_FIELD: {"id": {"$in": published}}}}
-            if d.get(LEASE_OWNER_FIELD) == self._owner:
-                update["$set"] = _RELEASE
-            writes.append(
-                UpdateOne(
+        and take the documents again for the rest.
+
+        Each removal is guarded by the write id it read; a write racing it means reading
+        again. Left holding the lease, this relay could not claim the document again until
+        the lease ran out, and the aggregate's later events would wait that long.
+        """
+        for c in claimed:
+            published = [e["id"] for e in c.entries]
+            for _ in range(REMOVE_ATTEMPTS):
+                held = await collection.find_one(
+                    {"_id": c.document_id}, {WRITE_FIELD: 1, LEASE_OWNER_FIELD: 1}
+                )
+                if held is None:
+                    break
+                update: dict[str, Any] = {"$pull": {OUTBOX_FIELD: {"id": {"$in": published}}}}
+                if held.get(LEASE_OWNER_FIELD) == self._owner:
+                    update["$set"] = _RELEASE
+                removed = await collection.update_one(
                     {
-                        "_id": d["_id"],
-                        LEASE_OWNER_FIELD: d.get(LEASE_OWNER_FIELD),
-                        WRITE_FIELD: d.get(WRITE_FIELD),
+                        "_id": c.document_id,
+                        LEASE_OWNER_FIELD: held.get(LEASE_OWNER_FIELD),
+                        WRITE_FIELD: held.get(WRITE_FIELD),
                     },
                     update,
                 )
-            )
-        if writes:
-            await collection.bulk_write(writes, ordered=False)
-        for c in claimed:
+                if removed.matched_count:
+                    break
+            else:
+                log.warning("outbox.remove_raced", collection=collection.name)
             self._outbox.written(collection.name, c.document_id)
 
     def _held(self, claimed: _Claimed) -> dict[str, Any]:

@@ -237,3 +237,50 @@ async def test_entries_of_two_documents_with_one_key_leave_in_the_order_they_wer
     assert published == 3
     assert [json.loads(r.value)["reason"] for r in records] == ["scheduled", "registered", "held"]
     assert {r.key for r in records} == {b"pm-17"}
+
+
+async def test_a_write_racing_the_removal_of_published_entries_does_not_hold_the_document(
+    kafka, meetings
+):
+    # Entries are added while the relay publishes, and once more while it removes what it
+    # published: the relay must still let go of the document and publish the rest at once,
+    # not after its lease runs out.
+    topic = unique_name("relay-removal-race")
+    outbox = Outbox(source="/partnership/meetings")
+    broker = KafkaBroker(kafka.bootstrap, enable_idempotence=True)
+    await broker.start()
+    publisher = KafkaPublisher(broker)
+    racing: list = []
+
+    class WriteWhilePublishing:
+        async def publish_many(self, messages):
+            await publisher.publish_many(messages)
+            if not racing:
+                racing.append(await save_with_events(meetings, outbox, "pm-18", topic, "second"))
+
+    class WriteWhileRemoving:
+        """The collection, with one more write just before the relay's first removal."""
+
+        def __getattr__(self, name):
+            return getattr(meetings, name)
+
+        async def update_one(self, query, update, *args, **kwargs):
+            if "$pull" in update and len(racing) == 1:
+                racing.append(await save_with_events(meetings, outbox, "pm-18", topic, "third"))
+            return await meetings.update_one(query, update, *args, **kwargs)
+
+    relay = OutboxRelay(outbox, WriteWhilePublishing(), [WriteWhileRemoving()])
+    await save_with_events(meetings, outbox, "pm-18", topic, "first")
+
+    rounds = [await relay.publish(outbox.take(10)) for _ in range(3)]
+    records = await read(kafka.bootstrap, topic, 3)
+    await broker.stop()
+
+    assert rounds[0] == 1 and sum(rounds) == 3
+    assert [json.loads(r.value)["reason"] for r in records] == ["first", "second", "third"]
+    stored = await meetings.find_one({"_id": "pm-18"})
+    assert (stored["outbox"], stored["outbox_pending"], stored["outbox_lease_owner"]) == (
+        [],
+        False,
+        None,
+    )
