@@ -300,3 +300,12 @@ Email = Annotated[
         }
     ),
 ]
+
+
+def email_identity(address: str) -> str:
+    """The form two addresses are compared in: trimmed, lower case.
+
+    One rule for every service (one registration per person, one contact per address, one
+    rate limit per person). Addresses are ASCII (`Email`), so lower case is case-folding.
+    """
+    return address.strip().lower()

@@ -31,6 +31,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from shared.errors import TooManyRequests
+from shared.fields import email_identity
 
 Document = dict[str, Any]
 
@@ -243,7 +244,7 @@ class RateLimiter:
 
     async def hit_email(self, scope: Scope, email: str) -> None:
         """Count one request for this e-mail address (any case); TooManyRequests past the limit."""
-        await self._hit(self._table[scope].per_email, scope, "email", email.strip().lower())
+        await self._hit(self._table[scope].per_email, scope, "email", email_identity(email))
 
     async def _hit(
         self, items: Sequence[RateLimitItem], scope: Scope, kind: str, identity: str

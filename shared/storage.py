@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, PyMongoError
 
 from shared.settings import ServiceSettings
 
@@ -29,9 +30,15 @@ def connect_mongo(settings: ServiceSettings) -> AsyncMongoClient[Document]:
     )
 
 
-def is_duplicate_key(exc: BaseException) -> bool:
-    """A unique index refused the write: for idempotent writes this means "already done"."""
-    return isinstance(exc, DuplicateKeyError)
+def to_bson(value: Any) -> Any:
+    """A dumped entity as BSON keeps it: BSON has datetimes but no plain dates."""
+    if isinstance(value, dict):
+        return {k: to_bson(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_bson(v) for v in value]
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value.isoformat()
+    return value
 
 
 async def keyset_index(collection: AsyncCollection[Document], *fields: str) -> None:

@@ -9,17 +9,10 @@ changes, which are applied right after. Writers that lose a race reload and deci
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import json
-import random
-import weakref
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, fields, replace
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import UTC, datetime
 
-import structlog
 from pydantic import TypeAdapter
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
@@ -39,16 +32,16 @@ from services.meetings.domain import (
     Seated,
     Status,
 )
+from shared.aggregates import Decisions, LostRace, check_version
 from shared.contracts.base import Event
 from shared.contracts.meetings import MeetingKind, RegistrationEvent
-from shared.errors import ConcurrentUpdate, DomainError, Invalid
+from shared.errors import DomainError
+from shared.fields import email_identity
 from shared.outbox import OUTBOX_FIELD, OUTBOX_FIELDS, Outbox, outbox_fields, push_outbox
+from shared.pagination import after, decode_cursor, encode_cursor
 from shared.places import PENDING_FIELD, SEATING_FIELD, SEATING_VERSION_FIELD, PlaceChange, Places
 from shared.seating import HEAD_SIZE, Counts, Seating, Standing, Waiting
-
-log = structlog.get_logger()
-
-Document = dict[str, Any]
+from shared.storage import Document, to_bson
 
 _MEETING = TypeAdapter(Meeting)
 _REGISTRATION = TypeAdapter(Registration)
@@ -60,11 +53,7 @@ _NUMBER = "number_key"
 _NOT_ENTITY = (*OUTBOX_FIELDS, _CITY, _NUMBER, PENDING_FIELD)
 _NOT_REGISTRATION = (*OUTBOX_FIELDS, "active_key", "meeting_id", "order", "_id")
 
-# Each lost race means another writer won, so the system always progresses; but one writer
-# can lose once to every request queued in another replica: allow for long queues.
-MAX_ATTEMPTS = 200
-RETRY_JITTER_S = 0.002
-RETRY_JITTER_CAP_S = 0.02
+_ORDER = ("details.starts_at", "_id")
 
 
 @dataclass(frozen=True)
@@ -119,9 +108,7 @@ class MeetingStore:
             self.collection, database["registrations"], outbox, holder_field="meeting_id"
         )
         self._outbox = outbox
-        # Writers in this process take turns per meeting, so the version check rarely fails
-        # here; it still guards against other processes.
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._decisions = Decisions("meeting")
 
     @property
     def outbox_collections(self) -> list[AsyncCollection[Document]]:
@@ -181,29 +168,21 @@ class MeetingStore:
         expected_version: int | None = None,
     ) -> Seated:
         """A decision on the meeting and the registrations it reads (`wanted`), saved as one."""
-        async with self._lock(meeting_id):
-            for attempt in range(1, MAX_ATTEMPTS + 1):
-                stored, pending = await self._load(meeting_id)
-                if expected_version is not None and stored.version != expected_version:
-                    raise ConcurrentUpdate("meeting", meeting_id, expected_version=expected_version)
-                # A decision that reads registrations sees every change decided before it.
-                reads = bool(wanted.registrations or wanted.waiting or wanted.all_waiting)
-                await self.registrations.settle(pending, now=datetime.now(UTC), all_=reads)
-                meeting, known = await self._known(stored, wanted)
-                changed, registrations, events = decide(meeting, known)
-                if changed is meeting and not registrations and not events:
-                    return stored, [], []
-                try:
-                    saved = await self._save(stored, changed, registrations, events, pending)
-                    return saved, registrations, events
-                except ConcurrentUpdate:
-                    if attempt == MAX_ATTEMPTS:
-                        raise
-                    log.debug("meeting.write_conflict", meeting_id=meeting_id, attempt=attempt)
-                    await asyncio.sleep(
-                        random.uniform(0, min(RETRY_JITTER_S * attempt, RETRY_JITTER_CAP_S))  # noqa: S311
-                    )
-        raise AssertionError("unreachable")
+
+        async def attempt() -> Seated:
+            stored, pending = await self._load(meeting_id)
+            check_version("meeting", meeting_id, stored=stored.version, expected=expected_version)
+            # A decision that reads registrations sees every change decided before it.
+            reads = bool(wanted.registrations or wanted.waiting or wanted.all_waiting)
+            await self.registrations.settle(pending, now=datetime.now(UTC), all_=reads)
+            meeting, known = await self._known(stored, wanted)
+            changed, registrations, events = decide(meeting, known)
+            if changed is meeting and not registrations and not events:
+                return stored, [], []
+            saved = await self._save(stored, changed, registrations, events, pending)
+            return saved, registrations, events
+
+        return await self._decisions.run(meeting_id, attempt)
 
     async def list_meetings(
         self, where: MeetingFilter, *, limit: int, cursor: str | None = None
@@ -211,25 +190,15 @@ class MeetingStore:
         """Meetings in start order, `limit` at a time; the cursor continues after the last."""
         query = _query(where)
         if cursor is not None:
-            starts_at, meeting_id = _decode_cursor(cursor)
-            query = {
-                "$and": [
-                    query,
-                    {
-                        "$or": [
-                            {"details.starts_at": {"$gt": starts_at}},
-                            {"details.starts_at": starts_at, "_id": {"$gt": meeting_id}},
-                        ]
-                    },
-                ]
-            }
+            query = {"$and": [query, after(_ORDER, decode_cursor(cursor, length=2))]}
         found = self.collection.find(query, {OUTBOX_FIELD: 0, PENDING_FIELD: 0}).sort(
-            [("details.starts_at", ASCENDING), ("_id", ASCENDING)]
+            [(name, ASCENDING) for name in _ORDER]
         )
         meetings = [_entity(d) async for d in found.limit(limit + 1)]
         more = len(meetings) > limit
         meetings = meetings[:limit]
-        next_cursor = _encode_cursor(meetings[-1]) if more else None
+        last = meetings[-1] if meetings else None
+        next_cursor = encode_cursor([last.details.starts_at, last.id]) if more and last else None
         return Page(meetings=meetings, next_cursor=next_cursor)
 
     async def list_upcoming(self, *, now: datetime, limit: int = 500) -> list[Meeting]:
@@ -432,22 +401,15 @@ class MeetingStore:
         except DuplicateKeyError as exc:
             raise _taken(after, exc) from exc
         if not committed:
-            raise ConcurrentUpdate("meeting", before.id, expected_version=before.version)
+            raise LostRace("meeting", before.id, version=before.version)
         if own:
             self._outbox.written(self.collection.name, before.id)
         return saved
 
-    def _lock(self, meeting_id: str) -> asyncio.Lock:
-        lock = self._locks.get(meeting_id)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[meeting_id] = lock
-        return lock
-
 
 def active_key(meeting_id: str, email: str) -> str:
     """One active registration per person and meeting: the e-mail address in any case."""
-    return f"{meeting_id}/{email.strip().casefold()}"
+    return f"{meeting_id}/{email_identity(email)}"
 
 
 def _meeting_part(meeting: Meeting) -> Meeting:
@@ -455,7 +417,7 @@ def _meeting_part(meeting: Meeting) -> Meeting:
 
 
 def _document(meeting: Meeting) -> Document:
-    fields_ = _bson(_MEETING.dump_python(meeting))
+    fields_ = to_bson(_MEETING.dump_python(meeting))
     venue = meeting.details.venue
     fields_[SEATING_FIELD] = _seating_document(meeting.seating)
     return {
@@ -516,7 +478,7 @@ def _registration_document(registration: Registration) -> Document:
 
 def _registration_fields(registration: Registration) -> Document:
     """What a decision changes in a registration's document (everything but its identity)."""
-    fields_: Document = _bson(_REGISTRATION.dump_python(registration))
+    fields_: Document = to_bson(_REGISTRATION.dump_python(registration))
     for name in ("id", "meeting_id", "version"):
         fields_.pop(name)
     fields_["order"] = fields_.pop("request")
@@ -532,17 +494,6 @@ def _registration(document: Document) -> Registration:
     fields_["meeting_id"] = document["meeting_id"]
     fields_["request"] = document.get("order", 0)
     return _REGISTRATION.validate_python(fields_)
-
-
-def _bson(value: Any) -> Any:
-    # BSON has datetimes but no plain dates (a decision's new end date).
-    if isinstance(value, dict):
-        return {k: _bson(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_bson(v) for v in value]
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value.isoformat()
-    return value
 
 
 def _query(where: MeetingFilter) -> Document:
@@ -562,25 +513,3 @@ def _query(where: MeetingFilter) -> Document:
     if where.city is not None:
         query[_CITY] = where.city.casefold()
     return query
-
-
-def _encode_cursor(meeting: Meeting) -> str:
-    raw = json.dumps([meeting.details.starts_at.isoformat(), meeting.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        starts_at, meeting_id = json.loads(raw)
-        return datetime.fromisoformat(starts_at), str(meeting_id)
-    except (ValueError, TypeError) as exc:
-        raise InvalidCursor(cursor) from exc
-
-
-class InvalidCursor(Invalid):
-    def __init__(self, cursor: str) -> None:
-        super().__init__(
-            "cursor: not a cursor this service gave out",
-            errors=[{"field": "cursor", "reason": "not a cursor this service gave out"}],
-        )

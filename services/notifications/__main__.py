@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
@@ -27,6 +27,7 @@ from services.notifications.sender import SmtpConfig, SmtpSender
 from services.notifications.settings import NotificationSettings
 from services.notifications.store import MongoStores
 from services.notifications.worker import DeliveryWorker
+from shared.clock import utcnow
 from shared.contracts.base import Event
 from shared.http import create_app
 from shared.links import LinkSigner
@@ -37,10 +38,6 @@ from shared.ratelimit import build_rate_limiter
 from shared.runtime import ServiceRuntime, serve
 from shared.storage import connect_mongo
 from shared.topics import MEETINGS, NOTIFICATIONS, dead_letters
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

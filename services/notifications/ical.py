@@ -9,20 +9,11 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 
-from services.notifications.domain.directory import EntityKind
 from services.notifications.domain.occasions import Occasion
 from services.notifications.domain.routing import CalendarMethod
+from shared.contracts.base import calendar_uid as contract_calendar_uid
 
 PRODUCT_ID = "-//Partnership on Inclusion of Migrants and Refugees//Notifications//EN"
-
-# For events that do not state the UID (published before `calendar_uid` existed): the
-# domains of the owning services' own calendar feeds, so an invitation and a feed entry for
-# the same meeting are still one entry in the person's calendar, not two.
-UID_DOMAINS: dict[EntityKind, str] = {
-    EntityKind.MEETING: "meetings.partnership",
-    EntityKind.ACADEMY_MODULE: "academy.partnership",
-    EntityKind.ACTION: "actions.partnership",
-}
 
 
 @dataclass(frozen=True)
@@ -32,14 +23,14 @@ class Party:
 
 
 def calendar_uid(occasion: Occasion) -> str:
-    """One UID per meeting for its whole life: invitation, updates and cancellation match.
+    """One UID per entity for its whole life: invitation, updates and cancellation match.
 
     The owning service's own (`calendar_uid` in its events), so the entry is the one its
     .ics feed publishes; derived the same way for events that do not carry it.
     """
     if occasion.calendar_uid:
         return occasion.calendar_uid
-    return f"{occasion.entity.id}@{UID_DOMAINS[occasion.entity.kind]}"
+    return contract_calendar_uid(occasion.entity.kind.value, occasion.entity.id)
 
 
 def calendar_entry(

@@ -34,3 +34,17 @@ def topic(domain: str, version: int = 1) -> str:
 def dead_letter_topic(consumer_group: str) -> str:
     """Messages a consumer group could not handle: `partnership.dlq.<group>`."""
     return f"partnership.dlq.{consumer_group}"
+
+
+# The domains of each service's calendar UIDs ("<id>@<domain>"): the same entry whether a
+# person imports the service's .ics feed or an invitation another service e-mailed.
+CALENDAR_UID_DOMAINS = {
+    "meeting": "meetings.partnership",
+    "action": "actions.partnership",
+    "academy_module": "academy.partnership",
+}
+
+
+def calendar_uid(kind: str, entity_id: str) -> str:
+    """The iCalendar UID of an entity's entry, for its whole life."""
+    return f"{entity_id}@{CALENDAR_UID_DOMAINS[kind]}"

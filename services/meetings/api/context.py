@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import structlog
@@ -17,6 +17,7 @@ from services.meetings.domain import Meeting, MeetingNotFound, Status
 from services.meetings.store import Decide, Known, MeetingStore, Seat, Wanted
 from services.meetings.views import MeetingView
 from shared.auth import Principal, Role, optional_principal, require
+from shared.clock import utcnow
 from shared.contracts import meetings as contract
 from shared.links import LinkSigner
 from shared.ratelimit import RateLimiter
@@ -24,12 +25,6 @@ from shared.ratelimit import RateLimiter
 REGISTRATION_LINK = "meeting-registration"
 
 log = structlog.get_logger()
-
-
-def utcnow() -> datetime:
-    """Now, to the millisecond: what MongoDB keeps, so a saved meeting reads back equal."""
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ meeting with ten thousand registrations costs what a small one does.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -15,8 +14,9 @@ from functools import cache
 from typing import NewType
 from zoneinfo import ZoneInfo, available_timezones
 
+from shared.contracts.base import calendar_uid
 from shared.contracts.meetings import DecisionKind, MeetingEvent, MeetingKind
-from shared.errors import Conflict, IllegalTransition, Invalid, NotFound
+from shared.errors import Conflict, Invalid, NotFound
 from shared.seating import Attendance as Attendance
 from shared.seating import Seating, Standing, Waiting
 
@@ -24,7 +24,6 @@ MeetingId = NewType("MeetingId", str)
 RegistrationId = NewType("RegistrationId", str)
 ItemId = NewType("ItemId", str)
 
-CALENDAR_UID_DOMAIN = "meetings.partnership"
 
 # Bounds of what one request may ask, not of a meeting's size: a capacity, and the marks of
 # one check-in call.
@@ -193,7 +192,7 @@ class Meeting:
         """The iCalendar UID of the meeting's entry, for its whole life."""
         # One UID in the .ics files and in every event: an invitation e-mailed by another
         # service and the feed's entry are then one entry in a person's calendar.
-        return f"{self.id}@{CALENDAR_UID_DOMAIN}"
+        return calendar_uid("meeting", self.id)
 
     def count(self, status: Standing) -> int:
         return int(getattr(self.seating.counts, status.value))
@@ -221,16 +220,6 @@ class RegistrationNotFound(NotFound):
             meeting_id=meeting_id,
             registration_id=registration_id,
         )
-
-
-class MeetingStateConflict(IllegalTransition):
-    """The meeting's status does not allow the action; names the states it may move to."""
-
-    def __init__(
-        self, *, current: Status, action: str, allowed: Iterable[str], next_states: Iterable[Status]
-    ) -> None:
-        super().__init__("meeting", current=current.value, action=action, allowed=allowed)
-        self.facts["allowed_next_states"] = sorted({s.value for s in next_states})
 
 
 class RegistrationClosed(Conflict):

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import NewType
 
 from shared.errors import Invalid
+from shared.fields import email_identity
 
 OrganisationId = NewType("OrganisationId", str)
 ContactId = NewType("ContactId", str)
@@ -164,15 +165,10 @@ def subscription_id(contact_id: ContactId, target: str) -> SubscriptionId:
     return SubscriptionId(f"{contact_id}~{target}")
 
 
-def normalise_email(address: str) -> str:
-    """The form addresses are compared in: trimmed, lower case."""
-    return address.strip().lower()
-
-
 def email_key(address: str, *, secret: str) -> str:
     """A keyed hash of the address: finds a contact by e-mail and outlives erasure without it."""
     return hmac.new(
-        secret.encode(), f"contact-email:{normalise_email(address)}".encode(), hashlib.sha256
+        secret.encode(), f"contact-email:{email_identity(address)}".encode(), hashlib.sha256
     ).hexdigest()
 
 
@@ -211,7 +207,7 @@ def new_contact(
     return Contact(
         id=contact_id_for(key),
         name=name.strip(),
-        email=normalise_email(email),
+        email=email_identity(email),
         email_key=key,
         preferences=Preferences(language=normalise_language(language)),
         organisation_id=organisation_id,
@@ -274,4 +270,4 @@ def join_directory(
 
 def change_address(contact: Contact, email: str, *, secret: str) -> Contact:
     """A new e-mail address; the contact keeps its id."""
-    return replace(contact, email=normalise_email(email), email_key=email_key(email, secret=secret))
+    return replace(contact, email=email_identity(email), email_key=email_key(email, secret=secret))

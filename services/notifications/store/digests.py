@@ -13,10 +13,11 @@ from typing import Protocol
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from services.notifications.domain.digest import DigestEntry
 from services.notifications.domain.directory import Category, ContactId
-from shared.storage import Document, is_duplicate_key
+from shared.storage import Document
 
 
 class DigestStore(Protocol):
@@ -41,10 +42,8 @@ class MongoDigests:
     async def add_once(self, entry: DigestEntry) -> bool:
         try:
             await self._entries.insert_one(entry_doc(entry))
-        except Exception as exc:
-            if is_duplicate_key(exc):
-                return False
-            raise
+        except DuplicateKeyError:
+            return False
         return True
 
     async def unclaimed(self, *, up_to: date) -> list[DigestEntry]:

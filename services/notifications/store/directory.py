@@ -9,7 +9,7 @@ from typing import Protocol
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.notifications.domain.directory import (
     MAX_ID_CLASHES,
@@ -31,7 +31,7 @@ from services.notifications.domain.directory import (
 )
 from shared.batching import Batcher
 from shared.errors import Conflict, NotFound
-from shared.storage import Document, duplicate_positions, is_duplicate_key
+from shared.storage import Document, duplicate_positions
 
 
 class DirectoryStore(Protocol):
@@ -92,13 +92,11 @@ class MongoDirectory:
     async def add_organisation(self, organisation: Organisation) -> None:
         try:
             await self._organisations.insert_one(organisation_doc(organisation))
-        except Exception as exc:
-            if is_duplicate_key(exc):
-                raise Conflict(
-                    f"organisation {organisation.id} already exists",
-                    organisation_id=organisation.id,
-                ) from exc
-            raise
+        except DuplicateKeyError as exc:
+            raise Conflict(
+                f"organisation {organisation.id} already exists",
+                organisation_id=organisation.id,
+            ) from exc
 
     async def save_organisation(self, organisation: Organisation) -> None:
         result = await self._organisations.replace_one(
@@ -157,9 +155,8 @@ class MongoDirectory:
             candidate = with_next_id(contact, clash)
             try:
                 await self._contacts.insert_one(contact_doc(candidate))
-            except Exception as exc:
-                if not is_duplicate_key(exc):
-                    raise
+            except DuplicateKeyError:
+                pass
             else:
                 return candidate
             holder = await self._contacts.find_one(
@@ -184,12 +181,10 @@ class MongoDirectory:
             result = await self._contacts.replace_one(
                 {"_id": contact.id, "erased": {"$ne": True}}, contact_doc(contact)
             )
-        except Exception as exc:
-            if is_duplicate_key(exc):
-                raise Conflict(
-                    "another contact already has this e-mail address", contact_id=contact.id
-                ) from exc
-            raise
+        except DuplicateKeyError as exc:
+            raise Conflict(
+                "another contact already has this e-mail address", contact_id=contact.id
+            ) from exc
         if result.matched_count == 0:
             raise _contact_not_found(contact.id)
 
@@ -268,10 +263,8 @@ class MongoDirectory:
         """Start following; False if the contact already follows it."""
         try:
             await self._subscriptions.insert_one(subscription_doc(subscription, now))
-        except Exception as exc:
-            if is_duplicate_key(exc):
-                return False
-            raise
+        except DuplicateKeyError:
+            return False
         return True
 
     async def unfollow(self, contact_id: ContactId, subscription_id: SubscriptionId) -> None:

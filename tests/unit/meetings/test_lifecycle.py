@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.meetings import domain
-from services.meetings.domain import Meeting, MeetingStateConflict, Status
+from services.meetings.domain import Meeting, Status
 from shared.contracts import meetings as contract
 from shared.contracts.meetings import MeetingKind
+from shared.lifecycle import StateConflict
 from tests.unit.meetings.builders import (
     AFTER,
     AMSTERDAM,
@@ -89,7 +90,7 @@ def test_an_action_the_status_does_not_allow_is_refused_naming_what_it_allows(
 ) -> None:
     meeting = a_meeting(status)
 
-    with pytest.raises(MeetingStateConflict) as refused:
+    with pytest.raises(StateConflict) as refused:
         act(meeting, action)
 
     facts = refused.value.facts
@@ -97,7 +98,7 @@ def test_an_action_the_status_does_not_allow_is_refused_naming_what_it_allows(
     assert facts["action"] == action
     assert facts["allowed_actions"] == domain.allowed_actions(status)
     assert facts["allowed_next_states"] == sorted(
-        {s.value for s in domain.LIFECYCLE[status].values()}
+        {s.value for s in domain.LIFECYCLE.steps[status].values()}
     )
 
 

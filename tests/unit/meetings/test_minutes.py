@@ -8,6 +8,7 @@ from services.meetings import domain
 from services.meetings.domain import Decision, Status
 from shared.contracts import meetings as contract
 from shared.contracts.meetings import DecisionKind
+from shared.lifecycle import StateConflict
 from tests.unit.meetings.builders import AFTER, SECRETARIAT, a_meeting
 
 # The 11th meeting decided to prolong the partnership until 1 July 2019,
@@ -73,7 +74,7 @@ def test_only_a_prolongation_has_a_new_end_date() -> None:
 
 
 def test_minutes_cannot_be_recorded_for_a_meeting_not_yet_held() -> None:
-    with pytest.raises(domain.MeetingStateConflict, match="cannot record_minutes"):
+    with pytest.raises(StateConflict, match="cannot record_minutes"):
         domain.record_minutes(
             a_meeting(Status.SCHEDULED), summary="s", decisions=[], by=SECRETARIAT, now=AFTER
         )

@@ -8,6 +8,7 @@ from services.meetings import domain
 from services.meetings.domain import Attendance, RegistrationClosed, Status
 from shared.contracts import meetings as contract
 from shared.errors import IllegalTransition
+from shared.lifecycle import StateConflict
 from tests.unit.meetings.builders import (
     AFTER,
     BEFORE,
@@ -266,7 +267,7 @@ def test_check_in_of_an_unknown_registration_names_it() -> None:
 def test_check_in_is_refused_before_the_meeting_is_held() -> None:
     book = registered(a_meeting(Status.SCHEDULED), 1)
 
-    with pytest.raises(domain.MeetingStateConflict):
+    with pytest.raises(StateConflict):
         domain.record_attendance(
             book.meeting, [book["r-1"]], {"r-1": Attendance.ATTENDED}, by=SECRETARIAT, now=AFTER
         )
