@@ -73,6 +73,10 @@ lint: venv ## ruff check, ruff format --check, mypy --strict
 	@$(BIN)/ruff format --check .
 	@$(BIN)/mypy
 
+.PHONY: docs
+docs: venv ## Write docs/reference/ (routes, events, settings, routing table, shared toolkit) from the code
+	@$(BIN)/python docs/reference.py
+
 .PHONY: messages
 messages: venv ## Extract the e-mail and page texts into messages.pot, update every catalog, fail on a gap
 	@cd services/notifications && $(CURDIR)/$(BIN)/pybabel -q extract -F locale/babel.cfg \

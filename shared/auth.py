@@ -85,6 +85,8 @@ class Authenticator:
 # How a route is guarded, for the OpenAPI document (`shared.openapi`): read off its
 # dependencies, so the document says exactly what the code asks for.
 AUTH_MARK = "__partnership_auth__"
+# The roles a `require` dependency admits, for the OpenAPI document (`x-required-roles`).
+ROLES_MARK = "__partnership_roles__"
 BEARER_SCHEME = "bearer"
 
 
@@ -119,7 +121,17 @@ def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
         return principal
 
     setattr(dependency, AUTH_MARK, "required")
+    setattr(dependency, ROLES_MARK, sorted(roles))
     return dependency
+
+
+# The callers a route admits, the same names in every service.
+Secretariat = Annotated[Principal, Depends(require(Role.SECRETARIAT))]
+Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
+SecretariatOrMember = Annotated[Principal, Depends(require(Role.SECRETARIAT, Role.MEMBER))]
+Viewer = Annotated[Principal | None, Depends(optional_principal)]
+"""Anyone: the principal if a valid token came, else None (public routes that show more
+to the secretariat)."""
 
 
 def mint_token(

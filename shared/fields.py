@@ -26,7 +26,9 @@ from zoneinfo import available_timezones
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
+    BaseModel,
     BeforeValidator,
+    ConfigDict,
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
@@ -36,6 +38,13 @@ from pydantic import (
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
+
+
+class Command(BaseModel):
+    """A request body: unknown fields are refused, and nothing changes it after validation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
 
 # Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: in a mail
 # header or a calendar line, a line break starts a new header or property.

@@ -54,7 +54,10 @@ class Lifecycle(Generic[S]):
         """Refuse an action the status does not allow, naming what it does allow."""
         if action in self.steps[status] or status in self.edits.get(action, frozenset()):
             return
-        raise StateConflict(
+        raise self._refusal(status, action)
+
+    def _refusal(self, status: S, action: str) -> StateConflict:
+        return StateConflict(
             self.entity,
             current=status,
             action=action,
@@ -64,7 +67,8 @@ class Lifecycle(Generic[S]):
 
     def moved(self, status: S, action: str) -> S:
         """The status a step leads to; refuses a step the status does not allow."""
-        self.require(status, action)
+        if action not in self.steps[status]:
+            raise self._refusal(status, action)
         return self.steps[status][action]
 
 

@@ -46,7 +46,6 @@ from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
 from shared.contracts.base import Event, dead_letter_topic
 from shared.envelope import Envelope
 from shared.errors import Invalid
-from shared.idempotency import ProcessedEvents
 from shared.kafka_records import ResilientConsumer, Unreadable, tolerant_batch_parser
 from shared.outbox import Outgoing
 from shared.settings import ServiceSettings
@@ -205,7 +204,6 @@ class Consumer:
         *,
         group_id: str,
         handlers: Mapping[type[Event], Handler],
-        processed: ProcessedEvents | None = None,
         lane_of: LaneOf | None = None,
         topic_prefix: str = "",
         max_attempts: int = 3,
@@ -216,7 +214,6 @@ class Consumer:
         self._broker = broker
         self.group_id = group_id
         self._handlers = {event.EVENT_TYPE: (event, handler) for event, handler in handlers.items()}
-        self._processed = processed
         self._lane_of = lane_of
         self._dead_letter_topic = prefixed(dead_letter_topic(group_id), topic_prefix)
         self._max_attempts = max_attempts
@@ -381,12 +378,7 @@ class Consumer:
             correlation_id=envelope.id,
         )
         try:
-            if self._processed and await self._processed.seen(self.group_id, envelope.id):
-                CONSUMED.labels(self.group_id, envelope.type, "duplicate").inc()
-                log.info("event.duplicate_skipped")
-                return True
-            if await self._handle(w) and self._processed:
-                await self._processed.mark(self.group_id, envelope.id)
+            await self._handle(w)
             return True
         except UNAVAILABLE as exc:
             log.debug("event.stopped_by_outage", error=str(exc))
@@ -507,7 +499,6 @@ def subscribe(
     topics: Sequence[str],
     group_id: str,
     handlers: Mapping[type[Event], Handler],
-    processed: ProcessedEvents | None = None,
     publisher: KafkaBroker | None = None,
     lane_of: LaneOf | None = None,
     topic_prefix: str = "",
@@ -522,7 +513,6 @@ def subscribe(
         target,
         group_id=group_id,
         handlers=handlers,
-        processed=processed,
         lane_of=lane_of,
         topic_prefix=topic_prefix,
         **consumer_options,

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 
-from shared.auth import AUTH_MARK, BEARER_SCHEME
+from shared.auth import AUTH_MARK, BEARER_SCHEME, ROLES_MARK
 from shared.problems import PROBLEM_JSON, PROBLEM_SCHEMA, _reason
 from shared.routes import served_routes
 
@@ -56,10 +56,25 @@ def document(app: FastAPI) -> dict[str, Any]:
         for served in served_routes(app)
         for method in served.methods
     }
+    roles = {
+        (served.path, method.lower()): _roles(served.route.dependant)
+        for served in served_routes(app)
+        for method in served.methods
+    }
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
             _correct(operation, guards.get((path, method), "public"))
+            if operation.get("security") and roles.get((path, method)):
+                operation["x-required-roles"] = roles[(path, method)]
     return schema
+
+
+def _roles(dependant: Dependant) -> list[str]:
+    """The roles the route's `require` admits (any one of them); empty: any valid token."""
+    found: set[str] = set()
+    for d in _all(dependant):
+        found |= set(getattr(d.call, ROLES_MARK, ()))
+    return sorted(found)
 
 
 def _guard(dependant: Dependant) -> str:

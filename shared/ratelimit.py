@@ -63,14 +63,18 @@ class RateLimitSettings(BaseSettings):
     # with the default one would turn the service's extra="ignore" into "forbid".
     model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
 
+    # Off only for load tests and the test suite.
     rate_limits_enabled: bool = True
+    # memory: per replica; mongodb: one count shared by every replica.
     rate_limit_storage: Literal["memory", "mongodb"] = "memory"
-    # An address can hide a whole venue's Wi-Fi or a city hall's office during a
-    # partnership meeting, so the address limits are generous; the e-mail limits stop one
-    # person's inbox from being flooded with confirmations by someone else.
+    # Registrations per client address. An address can hide a whole venue's Wi-Fi or a city
+    # hall's office during a partnership meeting, so the address limits are generous.
     rate_limit_registration_per_client: str = "30/minute"
+    # Registrations per e-mail address: nobody floods one person's inbox with confirmations.
     rate_limit_registration_per_email: str = "10/hour"
+    # Unsubscribe and preferences page requests per client address.
     rate_limit_preferences_per_client: str = "60/minute"
+    # Unsubscribe and preferences changes per e-mail address.
     rate_limit_preferences_per_email: str = "20/hour"
 
     @field_validator(

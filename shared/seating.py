@@ -20,7 +20,7 @@ from enum import StrEnum
 HEAD_SIZE = 32
 
 
-class Standing(StrEnum):
+class SeatStatus(StrEnum):
     PENDING = "pending"
     CONFIRMED = "confirmed"
     WAITLISTED = "waitlisted"
@@ -28,7 +28,7 @@ class Standing(StrEnum):
     CANCELLED = "cancelled"
 
 
-ACTIVE = frozenset({Standing.PENDING, Standing.CONFIRMED, Standing.WAITLISTED})
+ACTIVE = frozenset({SeatStatus.PENDING, SeatStatus.CONFIRMED, SeatStatus.WAITLISTED})
 
 
 class Attendance(StrEnum):
@@ -54,7 +54,7 @@ class Counts:
     attended: int = 0
     no_show: int = 0
 
-    def moved(self, before: Standing | None, after: Standing) -> Counts:
+    def moved(self, before: SeatStatus | None, after: SeatStatus) -> Counts:
         changed = {after.value: getattr(self, after.value) + 1}
         if before is not None:
             changed[before.value] = getattr(self, before.value) - 1
@@ -104,8 +104,8 @@ class Move:
 
     key: str
     order: int
-    before: Standing | None
-    after: Standing
+    before: SeatStatus | None
+    after: SeatStatus
     position: int | None = None
 
 
@@ -117,18 +117,18 @@ def request(seating: Seating, key: str, *, moderated: bool) -> tuple[Seating, Mo
     order = seating.requests + 1
     seating = replace(seating, requests=order)
     if moderated:
-        return _place(seating, Move(key, order, None, Standing.PENDING))
+        return _place(seating, Move(key, order, None, SeatStatus.PENDING))
     if seating.capacity is None or (
         seating.counts.confirmed < seating.capacity and seating.counts.waitlisted == 0
     ):
-        return _place(seating, Move(key, order, None, Standing.CONFIRMED))
+        return _place(seating, Move(key, order, None, SeatStatus.CONFIRMED))
     position = seating.counts.waitlisted + 1
     head = seating.head
     # A new request is the latest: it joins the head only if the head holds everyone.
     if seating.head_is_whole and len(head) < HEAD_SIZE:
         head = (*head, Waiting(order, key))
     seating = replace(seating, head=head)
-    return _place(seating, Move(key, order, None, Standing.WAITLISTED, position))
+    return _place(seating, Move(key, order, None, SeatStatus.WAITLISTED, position))
 
 
 def approve(
@@ -146,14 +146,14 @@ def approve(
         earlier_waiting = any(w.order < claim.order for w in queue)
         if free and not earlier_waiting:
             seating, move = _place(
-                seating, Move(claim.key, claim.order, Standing.PENDING, Standing.CONFIRMED)
+                seating, Move(claim.key, claim.order, SeatStatus.PENDING, SeatStatus.CONFIRMED)
             )
         else:
             queue = sorted([*queue, claim], key=_order)
             position = queue.index(claim) + 1
             seating, move = _place(
                 seating,
-                Move(claim.key, claim.order, Standing.PENDING, Standing.WAITLISTED, position),
+                Move(claim.key, claim.order, SeatStatus.PENDING, SeatStatus.WAITLISTED, position),
             )
         moves.append(move)
     return replace(seating, head=tuple(queue[:HEAD_SIZE])), moves
@@ -161,14 +161,16 @@ def approve(
 
 def decline(seating: Seating, claim: Waiting) -> tuple[Seating, Move]:
     """A pending request turned down."""
-    return _place(seating, Move(claim.key, claim.order, Standing.PENDING, Standing.DECLINED))
+    return _place(seating, Move(claim.key, claim.order, SeatStatus.PENDING, SeatStatus.DECLINED))
 
 
-def release(seating: Seating, claim: Waiting, *, standing: Standing) -> tuple[Seating, list[Move]]:
+def release(
+    seating: Seating, claim: Waiting, *, standing: SeatStatus
+) -> tuple[Seating, list[Move]]:
     """Withdraw one request; a seat it frees goes to the first on the waitlist."""
     head = tuple(w for w in seating.head if w.key != claim.key)
     seating, move = _place(
-        replace(seating, head=head), Move(claim.key, claim.order, standing, Standing.CANCELLED)
+        replace(seating, head=head), Move(claim.key, claim.order, standing, SeatStatus.CANCELLED)
     )
     seating, promoted = fill(seating)
     return seating, [move, *promoted]
@@ -191,7 +193,7 @@ def fill(seating: Seating) -> tuple[Seating, list[Move]]:
         first, *rest = seating.head
         seating, move = _place(
             replace(seating, head=tuple(rest)),
-            Move(first.key, first.order, Standing.WAITLISTED, Standing.CONFIRMED),
+            Move(first.key, first.order, SeatStatus.WAITLISTED, SeatStatus.CONFIRMED),
         )
         moves.append(move)
     return seating, moves

@@ -25,41 +25,58 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
 
+    # The name in logs, metrics, the CloudEvents source and the Kafka client ids.
     service_name: str = "service"
+    # development or production; production refuses development secrets and logs JSON.
     environment: Environment = Environment.DEVELOPMENT
+    # The address the HTTP server binds (0.0.0.0 in a container).
     http_host: str = "127.0.0.1"
+    # The HTTP port.
     http_port: int = Field(default=8100, ge=1, le=65535)
+    # The URL people reach the service at, for links in e-mails and calendars.
     public_base_url: str = ""
+    # Larger request bodies are refused with 413, stated or streamed.
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
+    # Kafka brokers, comma-separated host:port.
     kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    # Put before consumer group and client ids.
     kafka_client_prefix: str = "partnership"
     # Put before every topic name on the cluster: stacks (or test runs) sharing one cluster.
     kafka_topic_prefix: str = ""
     # Replicas of each topic the service declares; 3 on a production cluster.
     kafka_replication_factor: int = Field(default=1, ge=1)
 
+    # The MongoDB connection string (may hold credentials: a secret).
     mongodb_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27117")
+    # The service's own database; empty: named after the service.
     mongodb_database: str = ""
+    # How long a MongoDB call may wait for a server before it fails (503 over HTTP).
     mongodb_timeout_s: float = Field(default=5.0, gt=0)
 
+    # DEBUG, INFO, WARNING or ERROR.
     log_level: str = "INFO"
+    # One JSON object per line; unset: JSON in production, console text in development.
     log_json: bool | None = None
 
+    # HS256 key of bearer tokens, when no issuer's JWKS is used.
     jwt_secret: SecretStr | None = None
+    # The OIDC issuer's JWKS: tokens are then verified against its keys (RS256/ES256).
     jwt_jwks_url: str | None = None
+    # Required `iss` of tokens, when set.
     jwt_issuer: str | None = None
+    # Required `aud` of tokens, when set.
     jwt_audience: str | None = None
     # Tokens that would be valid longer than this (from their issue) are refused.
     jwt_max_lifetime_s: int = Field(default=12 * 3600, ge=60)
+    # Signs self-service links (cancel, unsubscribe, preferences).
     link_secret: SecretStr | None = None
     # Only the dev stack and the tests set it: without it, missing secrets stop start-up.
     allow_development_secrets: bool = False
 
     # Writes announce their events to the relay; this sweep finds what a crash left behind.
     outbox_sweep_interval_s: float = Field(default=10.0, gt=0)
-    # How long a consumer remembers an event it handled (longer than the topics' retention).
-    processed_events_retention_days: int = Field(default=30, ge=1)
+    # On SIGTERM, how long running work may take to finish.
     shutdown_grace_s: float = Field(default=15.0, gt=0)
     # A consumer that makes no progress this long while records wait fails /readyz.
     consumer_stall_s: float = Field(default=120.0, gt=0)

@@ -16,7 +16,7 @@ from shared.runtime import ServiceRuntime, serve
 from shared.storage import connect_mongo
 
 
-def build_app(settings: AcademySettings) -> FastAPI:
+def build(settings: AcademySettings) -> FastAPI:
     """Wire settings → clients → app; nothing connects until the app starts."""
     runtime = ServiceRuntime(
         settings=settings, mongo=connect_mongo(settings), broker=make_broker(settings)
@@ -29,7 +29,7 @@ def build_app(settings: AcademySettings) -> FastAPI:
 def main() -> None:
     settings = AcademySettings()
     configure_logging(settings.service_name, level=settings.log_level, json=settings.json_logs)
-    serve(build_app(settings), settings)
+    serve(build(settings), settings)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
-from services.meetings.api import ROUTERS, Meetings
+from services.meetings.api import ROUTERS, Components
 from services.meetings.rendering import Renderer
 from services.meetings.settings import MeetingsSettings
 from services.meetings.store import MeetingStore
@@ -31,7 +31,7 @@ DESCRIPTION = (
 )
 
 
-def build_app(settings: MeetingsSettings) -> FastAPI:
+def build(settings: MeetingsSettings) -> FastAPI:
     """Wire settings → clients → store → relay → app; nothing connects until the app starts."""
     mongo = connect_mongo(settings)
     broker = make_broker(settings)
@@ -70,7 +70,7 @@ def build_app(settings: MeetingsSettings) -> FastAPI:
             "POST /meetings/{meeting_id}/registrations": settings.max_registration_body_bytes
         },
     )
-    app.state.meetings = Meetings(
+    app.state.components = Components(
         store=store,
         links=LinkSigner(settings.link_key()),
         base_url=settings.base_url,
@@ -87,7 +87,7 @@ def build_app(settings: MeetingsSettings) -> FastAPI:
 def main() -> None:
     settings = MeetingsSettings()
     configure_logging(settings.service_name, level=settings.log_level, json=settings.json_logs)
-    serve(build_app(settings), settings)
+    serve(build(settings), settings)
 
 
 if __name__ == "__main__":

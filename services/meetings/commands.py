@@ -15,7 +15,6 @@ from typing import Annotated, Any, Self
 from pydantic import (
     MISSING,
     AnyHttpUrl,
-    BaseModel,
     ConfigDict,
     Field,
     WithJsonSchema,
@@ -30,6 +29,7 @@ from shared.fields import (
     ONE_LINE,
     OPTIONAL_PROSE,
     PROSE,
+    Command,
     Day,
     Email,
     Flag,
@@ -57,10 +57,6 @@ WebAddress = Annotated[
 MAX_PROGRAMME_ITEMS = 100
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 def _given(moment: Any, tz: str, field_name: str) -> Any:
     return domain.given_time(moment, tz, field_name=field_name)
 
@@ -79,7 +75,7 @@ def _ends_after_starts(starts_at: Any, ends_at: Any) -> None:
         raise ValueError("ends_at must be after starts_at")
 
 
-class VenueBody(Body):
+class VenueBody(Command):
     name: Name
     street_address: Name | None = None
     city: Name
@@ -112,7 +108,7 @@ _PLAN_RULES: dict[str, Any] = {
 }
 
 
-class PlanMeeting(Body):
+class PlanMeeting(Command):
     """A new meeting, saved as a draft.
 
     Beyond the schema: `ends_at` is after `starts_at` and at most 14 days later, and the
@@ -168,7 +164,7 @@ class PlanMeeting(Body):
         )
 
 
-class UpdateMeeting(Body):
+class UpdateMeeting(Command):
     """Change some details: fields left out stay as they are; `null` clears an optional one
     (number, venue, online URL, capacity, deadline), and only those may be `null`.
 
@@ -222,7 +218,7 @@ class UpdateMeeting(Body):
         return replace(details, **changes)
 
 
-class Transition(Body):
+class Transition(Command):
     """A lifecycle step; give the version you read to refuse acting on a stale view."""
 
     version: Version | MISSING = MISSING
@@ -260,12 +256,12 @@ class CancelMeeting(Transition):
     reason: Reason
 
 
-class SpeakerBody(Body):
+class SpeakerBody(Command):
     name: Name
     organisation: Name | None = None
 
 
-class ProgrammeItemBody(Body):
+class ProgrammeItemBody(Command):
     """One item; beyond the schema, it ends after it starts and lies within the meeting."""
 
     item_id: Identifier | None = Field(default=None, description="Kept if given; new items get one")
@@ -295,14 +291,14 @@ class ProgrammeItemBody(Body):
         )
 
 
-class ReplaceProgramme(Body):
+class ReplaceProgramme(Command):
     """The whole programme, in any order; it is kept sorted by time."""
 
     version: Version
     items: list[ProgrammeItemBody] = Field(max_length=MAX_PROGRAMME_ITEMS)
 
 
-class Register(Body):
+class Register(Command):
     """A person asks for a place at a scheduled meeting."""
 
     name: Name
@@ -321,21 +317,21 @@ class Register(Body):
         )
 
 
-class ApproveRegistrations(Body):
+class ApproveRegistrations(Command):
     """Approve pending registrations; they are seated in the order they were requested."""
 
     registration_ids: list[Identifier] = Field(min_length=1, max_length=500)
 
 
-class DeclineRegistration(Body):
+class DeclineRegistration(Command):
     reason: Reason
 
 
-class CancelRegistration(Body):
+class CancelRegistration(Command):
     reason: Reason | None = None
 
 
-class RecordAttendance(Body):
+class RecordAttendance(Command):
     """Check-in: each registration id with `attended` or `no_show`."""
 
     marks: dict[Identifier, Attendance] = Field(
@@ -345,7 +341,7 @@ class RecordAttendance(Body):
     )
 
 
-class DecisionBody(Body):
+class DecisionBody(Command):
     model_config = ConfigDict(
         json_schema_extra={
             "if": {"properties": {"kind": {"const": "prolong"}}, "required": ["kind"]},

@@ -40,7 +40,7 @@ from shared.fields import email_identity
 from shared.outbox import OUTBOX_FIELD, OUTBOX_FIELDS, Outbox, outbox_fields, push_outbox
 from shared.pagination import after, decode_cursor, encode_cursor
 from shared.places import PENDING_FIELD, SEATING_FIELD, SEATING_VERSION_FIELD, PlaceChange, Places
-from shared.seating import HEAD_SIZE, Counts, Seating, Standing, Waiting
+from shared.seating import HEAD_SIZE, Counts, Seating, SeatStatus, Waiting
 from shared.storage import Document, to_bson
 
 _MEETING = TypeAdapter(Meeting)
@@ -263,7 +263,7 @@ class MeetingStore:
         self,
         meeting_id: str,
         *,
-        status: Standing | None = None,
+        status: SeatStatus | None = None,
         after: int = 0,
         limit: int = 1000,
     ) -> list[Registration]:
@@ -282,7 +282,7 @@ class MeetingStore:
         waits between two of them and one count places them all.
         """
         waiting = sorted(
-            (r for r in registrations if r.status is Standing.WAITLISTED), key=lambda r: r.request
+            (r for r in registrations if r.status is SeatStatus.WAITLISTED), key=lambda r: r.request
         )
         positions: dict[str, int] = {}
         for r in waiting:
@@ -295,7 +295,7 @@ class MeetingStore:
                 if known is not None
                 else 1
                 + await self.registrations.count(
-                    meeting.id, status=Standing.WAITLISTED.value, before_order=r.request
+                    meeting.id, status=SeatStatus.WAITLISTED.value, before_order=r.request
                 )
             )
         return positions
@@ -323,12 +323,12 @@ class MeetingStore:
         waiting_docs: list[Document] | None = None
         if wanted.all_waiting:
             waiting_docs = await self.registrations.list_for(
-                meeting.id, status=Standing.WAITLISTED.value
+                meeting.id, status=SeatStatus.WAITLISTED.value
             )
         elif wanted.waiting and seating.needs_head(wanted.waiting):
             waiting_docs = await self.registrations.list_for(
                 meeting.id,
-                status=Standing.WAITLISTED.value,
+                status=SeatStatus.WAITLISTED.value,
                 limit=max(HEAD_SIZE, wanted.waiting),
             )
         if waiting_docs is not None:

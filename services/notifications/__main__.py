@@ -18,15 +18,15 @@ from services.notifications.api.deps import Components
 from services.notifications.domain.deliveries import BackoffPolicy
 from services.notifications.domain.routing import routed_event_types
 from services.notifications.handlers import handlers_for, lane_of
-from services.notifications.letters import LetterWriter, MailIdentity
+from services.notifications.jobs.schedules import DigestJob, ReminderJob, every
+from services.notifications.jobs.worker import DeliveryWorker
+from services.notifications.mail.letters import LetterWriter, MailIdentity
+from services.notifications.mail.sender import SmtpConfig, SmtpSender
 from services.notifications.notifier import DigestSchedule, Notifier
 from services.notifications.rendering import Renderer
-from services.notifications.schedules import DigestJob, ReminderJob, every
 from services.notifications.seed import seed_directory
-from services.notifications.sender import SmtpConfig, SmtpSender
 from services.notifications.settings import NotificationSettings
 from services.notifications.store import MongoStores
-from services.notifications.worker import DeliveryWorker
 from shared.clock import utcnow
 from shared.contracts.base import Event
 from shared.http import create_app
@@ -73,8 +73,8 @@ def build(settings: NotificationSettings, *, clock: Callable[[], datetime] = utc
         signer,
         MailIdentity(
             sender=settings.mail_from,
-            organizer_name=settings.organizer_name,
-            organizer_email=settings.organizer_email,
+            organiser_name=settings.organiser_name,
+            organiser_email=settings.organiser_email,
             domain=settings.mail_domain,
             base_url=settings.base_url,
             link_ttl_s=settings.unsubscribe_link_ttl_s,

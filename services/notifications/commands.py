@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Self
 
-from pydantic import MISSING, BaseModel, ConfigDict, Field, model_validator
+from pydantic import MISSING, ConfigDict, Field, model_validator
 
 from services.notifications.domain.directory import (
     Category,
@@ -16,15 +16,11 @@ from services.notifications.domain.directory import (
     OrganisationId,
     OrganisationKind,
 )
-from shared.fields import ONE_LINE, Email, Flag, Name
+from shared.fields import ONE_LINE, Command, Email, Flag, Name
 
 SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
 Slug = Annotated[str, Field(pattern=SLUG)]
 Language = Annotated[str, Field(pattern=r"^[A-Za-z]{2}([-_][A-Za-z0-9]+)*$")]
-
-
-class Command(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class UpdateOrganisation(Command):

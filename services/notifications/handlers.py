@@ -12,7 +12,7 @@ from typing import Any
 
 from services.notifications.domain.routing import (
     ROUTES,
-    NamedPerson,
+    Person,
     Route,
     facts_of,
     routed_event_types,
@@ -103,7 +103,7 @@ async def _confirm(event: RegistrationEvent, notifier: Notifier) -> None:
     await notifier.confirm_participant(
         facts_of(event).entity,
         registration_id=registrant.registration_id,
-        person=NamedPerson(registrant.name, str(registrant.email), registrant.language),
+        person=Person(registrant.name, str(registrant.email), registrant.language),
     )
 
 

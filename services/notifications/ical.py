@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -10,16 +9,10 @@ from zoneinfo import ZoneInfo
 import icalendar
 
 from services.notifications.domain.occasions import Occasion
-from services.notifications.domain.routing import CalendarMethod
+from services.notifications.domain.routing import CalendarMethod, Person
 from shared.contracts.base import calendar_uid as contract_calendar_uid
 
 PRODUCT_ID = "-//Partnership on Inclusion of Migrants and Refugees//Notifications//EN"
-
-
-@dataclass(frozen=True)
-class Party:
-    name: str
-    email: str
 
 
 def calendar_uid(occasion: Occasion) -> str:
@@ -37,8 +30,8 @@ def calendar_entry(
     occasion: Occasion,
     *,
     method: CalendarMethod,
-    attendee: Party,
-    organizer: Party,
+    attendee: Person,
+    organiser: Person,
     stamp: datetime,
     description: str | None = None,
 ) -> bytes:
@@ -68,7 +61,7 @@ def calendar_entry(
         event.add("url", occasion.online_url)
     if description:
         event.add("description", description)
-    event.add("organizer", _address(organizer, role=None))
+    event.add("organizer", _address(organiser, role=None))
     event.add("attendee", _address(attendee, role="REQ-PARTICIPANT"))
     cal.add_component(event)
     # The VTIMEZONE, covering the years around the occasion only (small attachments), is the
@@ -87,7 +80,7 @@ def _timezone(tzid: str, first_year: int, last_year: int) -> bytes:
     return bytes(component.to_ical())
 
 
-def _address(party: Party, *, role: str | None) -> icalendar.vCalAddress:
+def _address(party: Person, *, role: str | None) -> icalendar.vCalAddress:
     address = icalendar.vCalAddress(f"mailto:{party.email}")
     address.params["CN"] = party.name
     if role is not None:

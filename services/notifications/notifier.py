@@ -22,6 +22,7 @@ from services.notifications.domain.deliveries import (
     start_attempt,
 )
 from services.notifications.domain.directory import (
+    DEFAULT_LANGUAGE,
     Contact,
     ContactOrigin,
     ContactRole,
@@ -35,13 +36,13 @@ from services.notifications.domain.routing import (
     Addressee,
     Audience,
     Facts,
-    NamedPerson,
+    Person,
     Reached,
     Route,
     address,
     routes_for,
 )
-from services.notifications.letters import LetterWriter
+from services.notifications.mail.letters import LetterWriter
 from services.notifications.metrics import DIGEST_HELD, FAILED, ROUTED
 from services.notifications.notices import Notice
 from services.notifications.store import Stores
@@ -130,7 +131,7 @@ class Notifier:
                 await self._stores.reminders.save(updated)
 
     async def confirm_participant(
-        self, entity: EntityRef, *, registration_id: str, person: NamedPerson
+        self, entity: EntityRef, *, registration_id: str, person: Person
     ) -> None:
         """Someone is confirmed for a meeting or module: reminders and updates now reach them."""
         contact = await self.adopt(person)
@@ -142,7 +143,7 @@ class Notifier:
     async def release_participant(self, entity: EntityRef, *, registration_id: str) -> None:
         await self._stores.occasions.remove_participant(entity, registration_id=registration_id)
 
-    async def adopt(self, person: NamedPerson) -> Contact | None:
+    async def adopt(self, person: Person) -> Contact | None:
         """The contact for a person an event names, added if new; None if they were erased."""
         key = email_key(person.email, secret=self._secret)
         directory = self._stores.directory
@@ -155,7 +156,7 @@ class Notifier:
             person.name,
             person.email,
             secret=self._secret,
-            language=person.language,
+            language=person.language or DEFAULT_LANGUAGE,
             origin=ContactOrigin.EVENT,
             now=self._clock(),
         )

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from services.notifications.worker import RECORD_S
+from services.notifications.jobs.worker import RECORD_S
 from shared.ratelimit import RateLimitSettings
 from shared.settings import Environment, ServiceSettings
 
@@ -40,8 +40,8 @@ class NotificationSettings(ServiceSettings, RateLimitSettings):
         default="inclusion.example.org",
         description="Right-hand side of Message-IDs and iCalendar UIDs",
     )
-    organizer_name: str = "Partnership on Inclusion of Migrants and Refugees"
-    organizer_email: str = "secretariat@inclusion.example.org"
+    organiser_name: str = "Partnership on Inclusion of Migrants and Refugees"
+    organiser_email: str = "secretariat@inclusion.example.org"
     unsubscribe_link_ttl_s: int = Field(default=400 * 24 * 3600, gt=0)
 
     # Retries of transient SMTP failures: exponential backoff with jitter.

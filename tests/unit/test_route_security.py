@@ -10,11 +10,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.academy.__main__ import build_app as academy_app
+from services.academy.__main__ import build as academy_app
 from services.academy.settings import AcademySettings
-from services.actions.__main__ import build_app as actions_app
+from services.actions.__main__ import build as actions_app
 from services.actions.settings import ActionsSettings
-from services.meetings.__main__ import build_app as meetings_app
+from services.meetings.__main__ import build as meetings_app
 from services.meetings.settings import MeetingsSettings
 from services.notifications.__main__ import build as notifications_service
 from services.notifications.settings import NotificationSettings

@@ -6,8 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from services.meetings import calendar
-from services.meetings.api.context import Context, Viewer, visible
+from services.meetings import ical
+from services.meetings.api.deps import ComponentsDep, visible
+from shared.auth import Viewer
 from shared.problems import problem_responses
 
 ICS: dict[int | str, dict[str, Any]] = {
@@ -23,10 +24,10 @@ router = APIRouter(tags=["calendar"])
     responses=ICS,
     summary="Upcoming meetings as an iCalendar feed",
 )
-async def upcoming_calendar(ctx: Context) -> Response:
-    meetings = await ctx.store.list_upcoming(now=ctx.clock())
-    body = calendar.render(meetings, name="Partnership on Inclusion: meetings")
-    return Response(body, media_type=calendar.MEDIA_TYPE)
+async def upcoming_calendar(c: ComponentsDep) -> Response:
+    meetings = await c.store.list_upcoming(now=c.clock())
+    body = ical.render(meetings, name="Partnership on Inclusion: meetings")
+    return Response(body, media_type=ical.MEDIA_TYPE)
 
 
 @router.get(
@@ -35,10 +36,8 @@ async def upcoming_calendar(ctx: Context) -> Response:
     responses=ICS | problem_responses(401, 404),
     summary="One meeting as an iCalendar file",
 )
-async def meeting_calendar(meeting_id: str, ctx: Context, viewer: Viewer) -> Response:
-    meeting = await visible(ctx, meeting_id, viewer)
-    body = calendar.render([meeting], name=meeting.details.title)
+async def meeting_calendar(meeting_id: str, c: ComponentsDep, viewer: Viewer) -> Response:
+    meeting = await visible(c, meeting_id, viewer)
+    body = ical.render([meeting], name=meeting.details.title)
     disposition = f'inline; filename="meeting-{meeting.id}.ics"'
-    return Response(
-        body, media_type=calendar.MEDIA_TYPE, headers={"Content-Disposition": disposition}
-    )
+    return Response(body, media_type=ical.MEDIA_TYPE, headers={"Content-Disposition": disposition})

@@ -9,16 +9,15 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import MISSING
 
 from services.meetings import domain
-from services.meetings.api.context import (
-    Context,
+from services.meetings.api.deps import (
+    ComponentsDep,
     OptionalTransition,
-    Secretariat,
-    Viewer,
     is_secretariat,
     version_of,
     view_of,
     visible,
 )
+from services.meetings.api.views import MeetingPage, MeetingSummary, MeetingView
 from services.meetings.commands import (
     CancelMeeting,
     PlanMeeting,
@@ -29,7 +28,7 @@ from services.meetings.commands import (
 )
 from services.meetings.domain import Meeting, Status
 from services.meetings.store import Known, MeetingFilter, Wanted
-from services.meetings.views import MeetingPage, MeetingSummary, MeetingView
+from shared.auth import Secretariat, Viewer
 from shared.contracts.meetings import MeetingKind
 from shared.fields import MomentQuery
 from shared.problems import problem_responses
@@ -44,19 +43,19 @@ router = APIRouter(tags=["meetings"])
     summary="Plan a meeting (saved as a draft)",
 )
 async def plan_meeting(
-    body: PlanMeeting, ctx: Context, who: Secretariat, response: Response
+    body: PlanMeeting, c: ComponentsDep, who: Secretariat, response: Response
 ) -> MeetingView:
     meeting = domain.plan(
-        domain.MeetingId(ctx.new_id()), body.details(), by=who.subject, now=ctx.clock()
+        domain.MeetingId(c.new_id()), body.details(), by=who.subject, now=c.clock()
     )
-    meeting = await ctx.store.add(meeting)
+    meeting = await c.store.add(meeting)
     response.headers["Location"] = f"/meetings/{meeting.id}"
-    return view_of(ctx, meeting)
+    return view_of(c, meeting)
 
 
 @router.get("/meetings", responses=problem_responses(401, 422), summary="List meetings")
 async def list_meetings(
-    ctx: Context,
+    c: ComponentsDep,
     viewer: Viewer,
     status_: Annotated[Status | None, Query(alias="status")] = None,
     kind: MeetingKind | None = None,
@@ -74,9 +73,9 @@ async def list_meetings(
         city=city,
         include_drafts=is_secretariat(viewer),
     )
-    page = await ctx.store.list_meetings(where, limit=limit, cursor=cursor)
+    page = await c.store.list_meetings(where, limit=limit, cursor=cursor)
     return MeetingPage(
-        items=[MeetingSummary.of(m, calendar_url=ctx.calendar_url(m.id)) for m in page.meetings],
+        items=[MeetingSummary.of(m, calendar_url=c.calendar_url(m.id)) for m in page.meetings],
         next_cursor=page.next_cursor,
     )
 
@@ -86,9 +85,9 @@ async def list_meetings(
     responses=problem_responses(401, 404),
     summary="A meeting with its programme, registration counts and (secretariat) history",
 )
-async def get_meeting(meeting_id: str, ctx: Context, viewer: Viewer) -> MeetingView:
-    meeting = await visible(ctx, meeting_id, viewer)
-    return view_of(ctx, meeting, secretariat=is_secretariat(viewer))
+async def get_meeting(meeting_id: str, c: ComponentsDep, viewer: Viewer) -> MeetingView:
+    meeting = await visible(c, meeting_id, viewer)
+    return view_of(c, meeting, secretariat=is_secretariat(viewer))
 
 
 @router.patch(
@@ -97,10 +96,10 @@ async def get_meeting(meeting_id: str, ctx: Context, viewer: Viewer) -> MeetingV
     summary="Change a meeting's details (optimistic concurrency: send the version you read)",
 )
 async def update_meeting(
-    meeting_id: str, body: UpdateMeeting, ctx: Context, who: Secretariat
+    meeting_id: str, body: UpdateMeeting, c: ComponentsDep, who: Secretariat
 ) -> MeetingView:
-    now = ctx.clock()
-    current = await ctx.store.get(meeting_id)
+    now = c.clock()
+    current = await c.store.get(meeting_id)
     # A larger capacity promotes from the waitlist: read as many waiting people as it adds.
     promotable = domain.seats_needed(current, body.apply_to(current.details))
 
@@ -114,10 +113,10 @@ async def update_meeting(
             reason=body.why,
         )
 
-    meeting, _, _ = await ctx.seat(
+    meeting, _, _ = await c.seat(
         meeting_id, decide, Wanted(waiting=promotable), expected_version=body.version
     )
-    return view_of(ctx, meeting)
+    return view_of(c, meeting)
 
 
 @router.post(
@@ -126,15 +125,15 @@ async def update_meeting(
     summary="Announce a draft meeting and open registration",
 )
 async def schedule_meeting(
-    meeting_id: str, ctx: Context, who: Secretariat, body: OptionalTransition = None
+    meeting_id: str, c: ComponentsDep, who: Secretariat, body: OptionalTransition = None
 ) -> MeetingView:
-    now = ctx.clock()
-    meeting = await ctx.apply(
+    now = c.clock()
+    meeting = await c.apply(
         meeting_id,
         lambda m: domain.schedule(m, by=who.subject, now=now),
         expected_version=version_of(body),
     )
-    return view_of(ctx, meeting)
+    return view_of(c, meeting)
 
 
 @router.post(
@@ -143,9 +142,9 @@ async def schedule_meeting(
     summary="Move a scheduled meeting to new times (its calendar SEQUENCE goes up)",
 )
 async def reschedule_meeting(
-    meeting_id: str, body: RescheduleMeeting, ctx: Context, who: Secretariat
+    meeting_id: str, body: RescheduleMeeting, c: ComponentsDep, who: Secretariat
 ) -> MeetingView:
-    now = ctx.clock()
+    now = c.clock()
 
     def decide(m: Meeting) -> domain.Decided:
         tz = m.details.timezone if body.timezone is MISSING else body.timezone
@@ -166,8 +165,8 @@ async def reschedule_meeting(
             into_the_past=body.into_the_past,
         )
 
-    meeting = await ctx.apply(meeting_id, decide, expected_version=body.expected_version)
-    return view_of(ctx, meeting)
+    meeting = await c.apply(meeting_id, decide, expected_version=body.expected_version)
+    return view_of(c, meeting)
 
 
 @router.post(
@@ -176,15 +175,15 @@ async def reschedule_meeting(
     summary="Cancel a draft or scheduled meeting, with a reason",
 )
 async def cancel_meeting(
-    meeting_id: str, body: CancelMeeting, ctx: Context, who: Secretariat
+    meeting_id: str, body: CancelMeeting, c: ComponentsDep, who: Secretariat
 ) -> MeetingView:
-    now = ctx.clock()
-    meeting = await ctx.apply(
+    now = c.clock()
+    meeting = await c.apply(
         meeting_id,
         lambda m: domain.cancel(m, reason=body.reason, by=who.subject, now=now),
         expected_version=body.expected_version,
     )
-    return view_of(ctx, meeting)
+    return view_of(c, meeting)
 
 
 @router.post(
@@ -193,15 +192,15 @@ async def cancel_meeting(
     summary="Mark a meeting as held: check-in and minutes open",
 )
 async def hold_meeting(
-    meeting_id: str, ctx: Context, who: Secretariat, body: OptionalTransition = None
+    meeting_id: str, c: ComponentsDep, who: Secretariat, body: OptionalTransition = None
 ) -> MeetingView:
-    now = ctx.clock()
-    meeting = await ctx.apply(
+    now = c.clock()
+    meeting = await c.apply(
         meeting_id,
         lambda m: domain.hold(m, by=who.subject, now=now),
         expected_version=version_of(body),
     )
-    return view_of(ctx, meeting)
+    return view_of(c, meeting)
 
 
 @router.put(
@@ -210,10 +209,10 @@ async def hold_meeting(
     summary="Replace the programme",
 )
 async def replace_programme(
-    meeting_id: str, body: ReplaceProgramme, ctx: Context, who: Secretariat
+    meeting_id: str, body: ReplaceProgramme, c: ComponentsDep, who: Secretariat
 ) -> MeetingView:
-    now = ctx.clock()
-    new_ids = [ctx.new_id() for _ in body.items]
+    now = c.clock()
+    new_ids = [c.new_id() for _ in body.items]
 
     def decide(m: Meeting) -> domain.Decided:
         tz = m.details.timezone
@@ -223,8 +222,8 @@ async def replace_programme(
         ]
         return domain.replace_programme(m, items, by=who.subject, now=now)
 
-    meeting = await ctx.apply(meeting_id, decide, expected_version=body.version)
-    return view_of(ctx, meeting)
+    meeting = await c.apply(meeting_id, decide, expected_version=body.version)
+    return view_of(c, meeting)
 
 
 @router.put(
@@ -233,15 +232,15 @@ async def replace_programme(
     summary="Record (or rewrite) the minutes of a held meeting",
 )
 async def record_minutes(
-    meeting_id: str, body: RecordMinutes, ctx: Context, who: Secretariat
+    meeting_id: str, body: RecordMinutes, c: ComponentsDep, who: Secretariat
 ) -> MeetingView:
-    now = ctx.clock()
+    now = c.clock()
     checked_in = (
-        await ctx.store.checked_in_organisations(meeting_id)
+        await c.store.checked_in_organisations(meeting_id)
         if body.attending_organisations is None
         else []
     )
-    meeting = await ctx.apply(
+    meeting = await c.apply(
         meeting_id,
         lambda m: domain.record_minutes(
             m,
@@ -255,7 +254,7 @@ async def record_minutes(
         ),
         expected_version=body.expected_version,
     )
-    return view_of(ctx, meeting)
+    return view_of(c, meeting)
 
 
 @router.post(
@@ -264,15 +263,15 @@ async def record_minutes(
     summary="Publish the minutes; the event carries the decisions",
 )
 async def publish_minutes(
-    meeting_id: str, ctx: Context, who: Secretariat, body: OptionalTransition = None
+    meeting_id: str, c: ComponentsDep, who: Secretariat, body: OptionalTransition = None
 ) -> MeetingView:
-    now = ctx.clock()
-    meeting = await ctx.apply(
+    now = c.clock()
+    meeting = await c.apply(
         meeting_id,
         lambda m: domain.publish_minutes(m, by=who.subject, now=now),
         expected_version=version_of(body),
     )
-    return view_of(ctx, meeting)
+    return view_of(c, meeting)
 
 
 def _aware(moment: datetime | None) -> datetime | None:

@@ -21,10 +21,10 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from services.meetings import domain
-from services.meetings.api.context import (
+from services.meetings.api.deps import (
     REGISTRATION_LINK,
-    Context,
-    Meetings,
+    Components,
+    ComponentsDep,
     link_subject,
 )
 from services.meetings.api.registrations import cancel
@@ -115,27 +115,27 @@ router = APIRouter(tags=["registration page"], route_class=BrowserRoute)
 
 @router.get(REGISTRATION, response_class=HTMLResponse, include_in_schema=False)
 async def registration_page(
-    meeting_id: str, registration_id: str, request: Request, ctx: Context, pages: Pages
+    meeting_id: str, registration_id: str, request: Request, c: ComponentsDep, pages: Pages
 ) -> HTMLResponse:
     """The person's registration and the meeting, with a button to cancel."""
     token = request.query_params.get("token", "")
     try:
-        _holder(ctx, meeting_id, registration_id, token)
-        meeting = await ctx.store.get(meeting_id)
-        registration = await ctx.store.get_registration(meeting_id, registration_id)
+        _holder(c, meeting_id, registration_id, token)
+        meeting = await c.store.get(meeting_id)
+        registration = await c.store.get_registration(meeting_id, registration_id)
     except (NotAllowed, NotFound) as exc:
         return _invalid(request, pages, exc)
     return await _page(
-        request, ctx=ctx, pages=pages, meeting=meeting, registration=registration, token=token
+        request, c=c, pages=pages, meeting=meeting, registration=registration, token=token
     )
 
 
 @router.post(f"{REGISTRATION}/cancel", response_class=HTMLResponse, include_in_schema=False)
 async def cancel_from_page(
-    meeting_id: str, registration_id: str, request: Request, ctx: Context, pages: Pages
+    meeting_id: str, registration_id: str, request: Request, c: ComponentsDep, pages: Pages
 ) -> HTMLResponse:
     """The page's button: cancel, and show the registration as it now is."""
-    if _sent_from_another_site(request, ctx):
+    if _sent_from_another_site(request, c):
         log.warning("registration_page.foreign_form_refused", meeting_id=meeting_id)
         html = pages.page(PAGE, _browser_language(request, pages), {"mode": "refused"})
         return HTMLResponse(html, status_code=403, headers=HEADERS)
@@ -143,21 +143,21 @@ async def cancel_from_page(
     token = str(form.get("token") or request.query_params.get("token") or "")
     status = 200
     try:
-        by = _holder(ctx, meeting_id, registration_id, token)
+        by = _holder(c, meeting_id, registration_id, token)
         try:
-            _, changed, _ = await cancel(ctx, meeting_id, registration_id, reason=None, by=by)
+            _, changed, _ = await cancel(c, meeting_id, registration_id, reason=None, by=by)
             cancelled_now = any(r.id == registration_id for r in changed)
             outcome = "cancelled" if cancelled_now else "already_cancelled"
         except (domain.RegistrationClosed, IllegalTransition):
             # The meeting is over or cancelled, or the registration was declined.
             outcome, status = "not_cancellable", 409
-        meeting = await ctx.store.get(meeting_id)
-        registration = await ctx.store.get_registration(meeting_id, registration_id)
+        meeting = await c.store.get(meeting_id)
+        registration = await c.store.get_registration(meeting_id, registration_id)
     except (NotAllowed, NotFound) as exc:
         return _invalid(request, pages, exc)
     return await _page(
         request,
-        ctx=ctx,
+        c=c,
         pages=pages,
         meeting=meeting,
         registration=registration,
@@ -166,16 +166,16 @@ async def cancel_from_page(
     )
 
 
-def _holder(ctx: Meetings, meeting_id: str, registration_id: str, token: str) -> str:
+def _holder(c: Components, meeting_id: str, registration_id: str, token: str) -> str:
     """Who acts: the holder of this registration's signed link, and nobody else."""
     if not token or len(token) > MAX_TOKEN_CHARS:
         raise NotAllowed("this needs the registration's link")
-    if ctx.links.verify(token, REGISTRATION_LINK) != link_subject(meeting_id, registration_id):
+    if c.links.verify(token, REGISTRATION_LINK) != link_subject(meeting_id, registration_id):
         raise NotAllowed("the link is for another registration")
     return f"registration:{registration_id}"
 
 
-def _sent_from_another_site(request: Request, ctx: Meetings) -> bool:
+def _sent_from_another_site(request: Request, c: Components) -> bool:
     """Whether the browser says the form was posted from a page that is not this service's.
 
     The signed token in the form is what authorises, and another site cannot read it; this
@@ -187,7 +187,7 @@ def _sent_from_another_site(request: Request, ctx: Meetings) -> bool:
     script), the token alone decides.
     """
     origin = request.headers.get("origin")
-    if origin is not None and origin != "null" and _origin(origin) != _origin(ctx.base_url):
+    if origin is not None and origin != "null" and _origin(origin) != _origin(c.base_url):
         return True
     return request.headers.get("sec-fetch-site") in ("cross-site", "same-site")
 
@@ -208,7 +208,7 @@ def _origin(url: str) -> str:
 async def _page(
     request: Request,
     *,
-    ctx: Meetings,
+    c: Components,
     pages: Renderer,
     meeting: domain.Meeting,
     registration: domain.Registration,
@@ -218,7 +218,7 @@ async def _page(
 ) -> HTMLResponse:
     assert registration.status is not None
     details = meeting.details
-    positions = await ctx.store.waitlist_positions(meeting, [registration])
+    positions = await c.store.waitlist_positions(meeting, [registration])
     venue = details.venue
     location = (
         ", ".join(

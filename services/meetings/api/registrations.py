@@ -8,17 +8,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 
 from services.meetings import domain
-from services.meetings.api.context import (
+from services.meetings.api.deps import (
     REGISTRATION_LINK,
-    Context,
+    Components,
+    ComponentsDep,
     LinkToken,
-    Meetings,
-    Secretariat,
-    Viewer,
+    components,
     is_secretariat,
     link_subject,
-    meetings_of,
 )
+from services.meetings.api.views import RegistrationReceipt, RegistrationView
 from services.meetings.commands import (
     ApproveRegistrations,
     CancelRegistration,
@@ -27,12 +26,11 @@ from services.meetings.commands import (
     Register,
 )
 from services.meetings.store import Known, Wanted
-from services.meetings.views import RegistrationReceipt, RegistrationView
-from shared.auth import Principal
+from shared.auth import Principal, Secretariat, Viewer
 from shared.errors import Forbidden, Unauthenticated
 from shared.problems import problem_or_page_responses, problem_responses
 from shared.ratelimit import RateLimiter, Scope, per_client
-from shared.seating import Standing
+from shared.seating import SeatStatus
 
 ALREADY_REGISTERED: dict[int | str, dict[str, Any]] = {
     200: {"description": "Already registered: the existing registration"}
@@ -50,7 +48,7 @@ MAX_REQUEST_NUMBER = 2**53
 
 
 def limiter_of(request: Request) -> RateLimiter:
-    return meetings_of(request).limiter
+    return components(request).limiter
 
 
 @router.post(
@@ -64,26 +62,26 @@ def limiter_of(request: Request) -> RateLimiter:
     "address and per e-mail address (429 with Retry-After).",
 )
 async def register(
-    meeting_id: str, body: Register, ctx: Context, response: Response
+    meeting_id: str, body: Register, c: ComponentsDep, response: Response
 ) -> RegistrationReceipt:
-    await ctx.limiter.hit_email(Scope.REGISTRATION, body.email)
-    now = ctx.clock()
+    await c.limiter.hit_email(Scope.REGISTRATION, body.email)
+    now = c.clock()
 
     def decide(meeting: domain.Meeting, arriving: domain.Registration) -> domain.Seated:
         changed, registrations, events = domain.register(meeting, arriving, now=now)
-        return changed, registrations, ctx.addressed(changed, events)
+        return changed, registrations, c.addressed(changed, events)
 
-    registration, created, meeting = await ctx.store.register(
+    registration, created, meeting = await c.store.register(
         meeting_id,
         body.person(),
-        registration_id=domain.RegistrationId(ctx.new_id()),
+        registration_id=domain.RegistrationId(c.new_id()),
         now=now,
         decide=decide,
     )
     if not created:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/meetings/{meeting_id}/registrations/{registration.id}"
-    positions = await ctx.store.waitlist_positions(meeting, [registration])
+    positions = await c.store.waitlist_positions(meeting, [registration])
     return RegistrationReceipt.of(registration, positions.get(registration.id))
 
 
@@ -94,10 +92,10 @@ async def register(
 )
 async def list_registrations(
     meeting_id: str,
-    ctx: Context,
+    c: ComponentsDep,
     _: Secretariat,
     response: Response,
-    status_: Annotated[Standing | None, Query(alias="status")] = None,
+    status_: Annotated[SeatStatus | None, Query(alias="status")] = None,
     after: Annotated[
         int,
         Query(
@@ -108,16 +106,14 @@ async def list_registrations(
     ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
 ) -> list[RegistrationView]:
-    meeting = await ctx.store.get(meeting_id)
-    chosen = await ctx.store.list_registrations(
-        meeting_id, status=status_, after=after, limit=limit
-    )
+    meeting = await c.store.get(meeting_id)
+    chosen = await c.store.list_registrations(meeting_id, status=status_, after=after, limit=limit)
     if len(chosen) == limit:
         query = f"after={chosen[-1].request}&limit={limit}"
         if status_ is not None:
             query += f"&status={status_.value}"
         response.headers["Link"] = f'</meetings/{meeting_id}/registrations?{query}>; rel="next"'
-    positions = await ctx.store.waitlist_positions(meeting, chosen, contiguous=True)
+    positions = await c.store.waitlist_positions(meeting, chosen, contiguous=True)
     return RegistrationView.of_many(chosen, positions)
 
 
@@ -127,9 +123,9 @@ async def list_registrations(
     summary="Approve pending registrations (seated in the order they were requested)",
 )
 async def approve_registrations(
-    meeting_id: str, body: ApproveRegistrations, ctx: Context, who: Secretariat
+    meeting_id: str, body: ApproveRegistrations, c: ComponentsDep, who: Secretariat
 ) -> list[RegistrationView]:
-    now = ctx.clock()
+    now = c.clock()
     ids = list(dict.fromkeys(body.registration_ids))
 
     def decide(meeting: domain.Meeting, known: Known) -> domain.Seated:
@@ -139,8 +135,8 @@ async def approve_registrations(
         pending = [known.registration(meeting_id, r) for r in ids]
         return domain.approve(meeting, pending, waiting=known.waiting, by=who.subject, now=now)
 
-    meeting, _, _ = await ctx.seat(meeting_id, decide, Wanted(registrations=ids, all_waiting=True))
-    return await _views(ctx, meeting, ids)
+    meeting, _, _ = await c.seat(meeting_id, decide, Wanted(registrations=ids, all_waiting=True))
+    return await _views(c, meeting, ids)
 
 
 @router.get(
@@ -153,16 +149,16 @@ async def approve_registrations(
 async def get_registration(
     meeting_id: str,
     registration_id: str,
-    ctx: Context,
+    c: ComponentsDep,
     viewer: Viewer,
     response: Response,
     token: LinkToken = None,
 ) -> RegistrationView:
     # The same URL answers a browser with a page: a cache must keep the two apart.
     response.headers["Vary"] = "Accept"
-    _authorise_registration(ctx, meeting_id, registration_id, viewer, token)
-    meeting = await ctx.store.get(meeting_id)
-    [view] = await _views(ctx, meeting, [registration_id])
+    _authorise_registration(c, meeting_id, registration_id, viewer, token)
+    meeting = await c.store.get(meeting_id)
+    [view] = await _views(c, meeting, [registration_id])
     return view
 
 
@@ -194,23 +190,23 @@ async def get_registration(
 async def cancel_registration(
     meeting_id: str,
     registration_id: str,
-    ctx: Context,
+    c: ComponentsDep,
     viewer: Viewer,
     token: LinkToken = None,
     body: Annotated[CancelRegistration | None, Body()] = None,
 ) -> RegistrationView:
-    by = _authorise_registration(ctx, meeting_id, registration_id, viewer, token)
+    by = _authorise_registration(c, meeting_id, registration_id, viewer, token)
     reason = body.reason if body is not None else None
-    meeting, _, _ = await cancel(ctx, meeting_id, registration_id, reason=reason, by=by)
-    [view] = await _views(ctx, meeting, [registration_id])
+    meeting, _, _ = await cancel(c, meeting_id, registration_id, reason=reason, by=by)
+    [view] = await _views(c, meeting, [registration_id])
     return view
 
 
 async def cancel(
-    ctx: Meetings, meeting_id: str, registration_id: str, *, reason: str | None, by: str
+    c: Components, meeting_id: str, registration_id: str, *, reason: str | None, by: str
 ) -> domain.Seated:
     """Withdraw a registration (the API's and the page's); one already cancelled stays so."""
-    now = ctx.clock()
+    now = c.clock()
 
     def decide(meeting: domain.Meeting, known: Known) -> domain.Seated:
         return domain.cancel_registration(
@@ -222,7 +218,7 @@ async def cancel(
             now=now,
         )
 
-    return await ctx.seat(meeting_id, decide, Wanted(registrations=[registration_id], waiting=1))
+    return await c.seat(meeting_id, decide, Wanted(registrations=[registration_id], waiting=1))
 
 
 @router.post(
@@ -231,9 +227,13 @@ async def cancel(
     summary="Decline a pending registration, with a reason",
 )
 async def decline_registration(
-    meeting_id: str, registration_id: str, body: DeclineRegistration, ctx: Context, who: Secretariat
+    meeting_id: str,
+    registration_id: str,
+    body: DeclineRegistration,
+    c: ComponentsDep,
+    who: Secretariat,
 ) -> RegistrationView:
-    now = ctx.clock()
+    now = c.clock()
 
     def decide(meeting: domain.Meeting, known: Known) -> domain.Seated:
         return domain.decline(
@@ -244,8 +244,8 @@ async def decline_registration(
             now=now,
         )
 
-    meeting, _, _ = await ctx.seat(meeting_id, decide, Wanted(registrations=[registration_id]))
-    [view] = await _views(ctx, meeting, [registration_id])
+    meeting, _, _ = await c.seat(meeting_id, decide, Wanted(registrations=[registration_id]))
+    [view] = await _views(c, meeting, [registration_id])
     return view
 
 
@@ -255,9 +255,9 @@ async def decline_registration(
     summary="Check-in: mark registrations attended or no_show once the meeting is held",
 )
 async def record_attendance(
-    meeting_id: str, body: RecordAttendance, ctx: Context, who: Secretariat
+    meeting_id: str, body: RecordAttendance, c: ComponentsDep, who: Secretariat
 ) -> list[RegistrationView]:
-    now = ctx.clock()
+    now = c.clock()
     ids = list(body.marks)
 
     def decide(meeting: domain.Meeting, known: Known) -> domain.Seated:
@@ -265,20 +265,20 @@ async def record_attendance(
             meeting, list(known.registrations.values()), body.marks, by=who.subject, now=now
         )
 
-    meeting, _, _ = await ctx.seat(meeting_id, decide, Wanted(registrations=ids))
-    return await _views(ctx, meeting, ids)
+    meeting, _, _ = await c.seat(meeting_id, decide, Wanted(registrations=ids))
+    return await _views(c, meeting, ids)
 
 
 async def _views(
-    ctx: Meetings, meeting: domain.Meeting, registration_ids: list[str]
+    c: Components, meeting: domain.Meeting, registration_ids: list[str]
 ) -> list[RegistrationView]:
-    registrations = [await ctx.store.get_registration(meeting.id, r) for r in registration_ids]
-    positions = await ctx.store.waitlist_positions(meeting, registrations)
+    registrations = [await c.store.get_registration(meeting.id, r) for r in registration_ids]
+    positions = await c.store.waitlist_positions(meeting, registrations)
     return RegistrationView.of_many(registrations, positions)
 
 
 def _authorise_registration(
-    ctx: Meetings,
+    c: Components,
     meeting_id: str,
     registration_id: str,
     viewer: Principal | None,
@@ -292,6 +292,6 @@ def _authorise_registration(
         if viewer is not None:
             raise Forbidden("this needs the registration's link or the secretariat role")
         raise Unauthenticated("this needs the registration's link token or a secretariat token")
-    if ctx.links.verify(token, REGISTRATION_LINK) != link_subject(meeting_id, registration_id):
+    if c.links.verify(token, REGISTRATION_LINK) != link_subject(meeting_id, registration_id):
         raise Forbidden("the link is for another registration")
     return f"registration:{registration_id}"

@@ -29,14 +29,14 @@ from services.meetings.domain.states import moved, recorded, require
 from shared.contracts import meetings as contract
 from shared.contracts.meetings import MeetingKind
 from shared.errors import Conflict
-from shared.seating import Seating, Standing
+from shared.seating import Seating, SeatStatus
 
 MAX_DURATION = timedelta(days=14)
 
 # Once a meeting is scheduled, people plan around these: times move only by rescheduling.
 FIXED_ONCE_SCHEDULED = ("kind", "number", "requires_approval", "starts_at", "ends_at", "timezone")
 
-# The details the meeting's calendar entry shows (services/meetings/calendar.py): changing
+# The details the meeting's calendar entry shows (services/meetings/ical.py): changing
 # one on a scheduled meeting raises its SEQUENCE, or calendar clients may keep the old entry.
 CALENDAR_FIELDS = frozenset(
     {"kind", "title", "description", "starts_at", "ends_at", "timezone", "venue", "online_url"}
@@ -267,7 +267,7 @@ def _check_scheduled_update(meeting: Meeting, details: Details, changed: list[st
         for name in changed
         if name in FIXED_ONCE_SCHEDULED
     ]
-    confirmed = meeting.count(Standing.CONFIRMED)
+    confirmed = meeting.count(SeatStatus.CONFIRMED)
     if details.capacity is not None and details.capacity < confirmed:
         errors.append(problem("capacity", f"{confirmed} registrations are already confirmed"))
     if errors:

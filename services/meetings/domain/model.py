@@ -18,7 +18,7 @@ from shared.contracts.base import calendar_uid
 from shared.contracts.meetings import DecisionKind, MeetingEvent, MeetingKind
 from shared.errors import Conflict, Invalid, NotFound
 from shared.seating import Attendance as Attendance
-from shared.seating import Seating, Standing, Waiting
+from shared.seating import Seating, SeatStatus, Waiting
 
 MeetingId = NewType("MeetingId", str)
 RegistrationId = NewType("RegistrationId", str)
@@ -128,7 +128,7 @@ class Registration:
     requested_at: datetime
     changed_at: datetime
     # None while the request waits for its seat to be decided (it has no order yet).
-    status: Standing | None = None
+    status: SeatStatus | None = None
     # 1, 2, 3... per meeting, in arrival order: it decides seats and the waitlist.
     request: int = 0
     attendance: Attendance | None = None
@@ -140,9 +140,9 @@ class Registration:
     @property
     def active(self) -> bool:
         return self.status is None or self.status in (
-            Standing.PENDING,
-            Standing.CONFIRMED,
-            Standing.WAITLISTED,
+            SeatStatus.PENDING,
+            SeatStatus.CONFIRMED,
+            SeatStatus.WAITLISTED,
         )
 
     @property
@@ -194,7 +194,7 @@ class Meeting:
         # service and the feed's entry are then one entry in a person's calendar.
         return calendar_uid("meeting", self.id)
 
-    def count(self, status: Standing) -> int:
+    def count(self, status: SeatStatus) -> int:
         return int(getattr(self.seating.counts, status.value))
 
 

@@ -25,15 +25,15 @@ from services.meetings.domain.states import recorded, require
 from shared import seating
 from shared.contracts import meetings as contract
 from shared.errors import Conflict, IllegalTransition
-from shared.seating import Attendance, Move, Standing
+from shared.seating import Attendance, Move, SeatStatus
 
 # What each standing of a registration allows.
-REGISTRATION_ACTIONS: dict[Standing, frozenset[str]] = {
-    Standing.PENDING: frozenset({"approve", "decline", "cancel"}),
-    Standing.CONFIRMED: frozenset({"cancel", "record_attendance"}),
-    Standing.WAITLISTED: frozenset({"cancel", "record_attendance"}),
-    Standing.DECLINED: frozenset(),
-    Standing.CANCELLED: frozenset(),
+REGISTRATION_ACTIONS: dict[SeatStatus, frozenset[str]] = {
+    SeatStatus.PENDING: frozenset({"approve", "decline", "cancel"}),
+    SeatStatus.CONFIRMED: frozenset({"cancel", "record_attendance"}),
+    SeatStatus.WAITLISTED: frozenset({"cancel", "record_attendance"}),
+    SeatStatus.DECLINED: frozenset(),
+    SeatStatus.CANCELLED: frozenset(),
 }
 
 
@@ -47,7 +47,7 @@ def register(meeting: Meeting, arriving: Registration, *, now: datetime) -> Seat
     registration = _moved(
         arriving, move, now=now, by=f"registration:{arriving.id}", action="register"
     )
-    if move.after is Standing.PENDING:
+    if move.after is SeatStatus.PENDING:
         event: contract.MeetingEvent = contract.RegistrationRequested(
             meeting=info(changed), registration=registrant(registration), requested_at=now
         )
@@ -111,7 +111,7 @@ def cancel_registration(
     now: datetime,
 ) -> Seated:
     """Withdraw a registration; the seat it frees goes to the first person on the waitlist."""
-    if registration.status is Standing.CANCELLED:
+    if registration.status is SeatStatus.CANCELLED:
         return meeting, [], []
     _require_scheduled(meeting)
     _require_action(registration, "cancel")
@@ -200,7 +200,7 @@ def _summary(moves: Sequence[Move]) -> str:
 
 def waitlist_position(meeting: Meeting, registration: Registration) -> int | None:
     """The registration's place in the queue if the seating knows it (1: next to be promoted)."""
-    if registration.status is not Standing.WAITLISTED:
+    if registration.status is not SeatStatus.WAITLISTED:
         return None
     return meeting.seating.position(registration.request)
 
@@ -285,7 +285,7 @@ def _moved(
     action: str,
     reason: str | None = None,
 ) -> Registration:
-    withdrawn = move.after in (Standing.CANCELLED, Standing.DECLINED)
+    withdrawn = move.after in (SeatStatus.CANCELLED, SeatStatus.DECLINED)
     moved = replace(
         registration,
         request=move.order,
@@ -325,22 +325,22 @@ def _announce(
             "registration": registrant(registrations[move.key]),
         }
         match move.after:
-            case Standing.CONFIRMED if move.before is Standing.WAITLISTED:
+            case SeatStatus.CONFIRMED if move.before is SeatStatus.WAITLISTED:
                 events.append(contract.RegistrationPromoted(**about, promoted_at=now))
-            case Standing.CONFIRMED:
+            case SeatStatus.CONFIRMED:
                 events.append(contract.RegistrationConfirmed(**about, confirmed_at=now))
-            case Standing.WAITLISTED:
+            case SeatStatus.WAITLISTED:
                 assert move.position is not None
                 events.append(
                     contract.RegistrationWaitlisted(
                         **about, waitlist_position=move.position, waitlisted_at=now
                     )
                 )
-            case Standing.CANCELLED:
+            case SeatStatus.CANCELLED:
                 events.append(
                     contract.RegistrationCancelled(**about, reason=reason, cancelled_at=now)
                 )
-            case Standing.DECLINED:
+            case SeatStatus.DECLINED:
                 events.append(
                     contract.RegistrationDeclined(**about, reason=reason or "", declined_at=now)
                 )

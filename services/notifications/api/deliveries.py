@@ -6,12 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from services.notifications.api.deps import ComponentsDep, Operator
+from services.notifications.api.deps import ComponentsDep
 from services.notifications.api.views import DeliveryCounts, DeliveryView, JobRun
 from services.notifications.domain import deliveries as domain
 from services.notifications.domain.deliveries import DeliveryId, DeliveryStatus
 from services.notifications.domain.directory import ContactId
 from services.notifications.store.deliveries import DeliveryQuery
+from shared.auth import Operator
 from shared.problems import problem_responses
 
 router = APIRouter(tags=["operations: deliveries"])

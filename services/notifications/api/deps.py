@@ -11,12 +11,12 @@ from fastapi import Depends, Request
 
 from services.notifications.domain.deliveries import BackoffPolicy
 from services.notifications.domain.directory import ContactId
-from services.notifications.letters import LetterWriter
+from services.notifications.jobs.schedules import DigestJob, ReminderJob
+from services.notifications.mail.letters import LetterWriter
 from services.notifications.notifier import Notifier
 from services.notifications.rendering import Renderer
-from services.notifications.schedules import DigestJob, ReminderJob
 from services.notifications.store import Stores
-from shared.auth import Principal, Role, require
+from shared.auth import Principal, Role
 from shared.errors import Forbidden
 from shared.links import LinkSigner
 from shared.ratelimit import RateLimiter
@@ -48,9 +48,6 @@ def limiter_of(request: Request) -> RateLimiter:
 
 
 ComponentsDep = Annotated[Components, Depends(components)]
-Secretariat = Annotated[Principal, Depends(require(Role.SECRETARIAT))]
-Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
-SecretariatOrMember = Annotated[Principal, Depends(require(Role.SECRETARIAT, Role.MEMBER))]
 
 
 def ensure_self_or_secretariat(principal: Principal, contact_id: ContactId) -> None:

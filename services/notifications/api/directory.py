@@ -9,12 +9,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import MISSING
 
 from services.notifications import privacy
-from services.notifications.api.deps import (
-    ComponentsDep,
-    Secretariat,
-    SecretariatOrMember,
-    ensure_self_or_secretariat,
-)
+from services.notifications.api.deps import ComponentsDep, ensure_self_or_secretariat
 from services.notifications.api.views import (
     ContactView,
     OrganisationView,
@@ -40,6 +35,7 @@ from services.notifications.domain.directory import (
     Subscription,
     SubscriptionId,
 )
+from shared.auth import Secretariat, SecretariatOrMember
 from shared.errors import Conflict
 from shared.problems import problem_responses
 

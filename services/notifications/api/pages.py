@@ -22,7 +22,7 @@ from services.notifications.domain.directory import (
     ContactId,
     DeliveryMode,
 )
-from services.notifications.letters import (
+from services.notifications.mail.letters import (
     PREFERENCES,
     UNSUBSCRIBE,
     parse_unsubscribe_subject,

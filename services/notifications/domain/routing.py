@@ -135,12 +135,12 @@ def templates(table: Sequence[Route] = ROUTES) -> frozenset[str]:
 
 
 @dataclass(frozen=True)
-class NamedPerson:
+class Person:
     """The person an event names, with what the event says about them."""
 
     name: str
     email: str
-    language: str
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ class Facts:
 
     entity: EntityRef
     occasion: Occasion | None = None
-    person: NamedPerson | None = None
+    person: Person | None = None
     organisations: tuple[str, ...] = ()
 
 
@@ -162,7 +162,7 @@ def meeting_facts(event: MeetingEvent) -> Facts:
     person = None
     if isinstance(event, RegistrationEvent):
         registrant = event.registration
-        person = NamedPerson(registrant.name, str(registrant.email), registrant.language)
+        person = Person(registrant.name, str(registrant.email), registrant.language)
     organisations = (
         tuple(event.attending_organisations) if isinstance(event, MinutesPublished) else ()
     )

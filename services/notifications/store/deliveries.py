@@ -28,7 +28,7 @@ from pymongo.errors import BulkWriteError
 
 from services.notifications.domain.deliveries import Delivery, DeliveryId, DeliveryStatus
 from services.notifications.domain.directory import Category, ContactId
-from services.notifications.letters import Letter
+from services.notifications.mail.letters import Letter
 from shared.batching import Batcher
 from shared.errors import NotFound
 from shared.outbox import Outbox, create_outbox_indexes, outbox_fields

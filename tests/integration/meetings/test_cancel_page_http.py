@@ -76,7 +76,7 @@ async def registered(service: Service, meeting_id: str, n: int = 1, **person: An
     )
     assert answer.status_code == 201, answer.text
     registration_id: str = answer.json()["registration_id"]
-    meetings = service.app.state.meetings
+    meetings = service.app.state.components
     url: str = meetings.registration_url(await service.stored(meeting_id), registration_id)
     return Link(url, meeting_id, registration_id)
 
@@ -189,7 +189,7 @@ async def test_cancelling_twice_is_harmless(
     published = await events.events_of(meeting_id, 3)
     types = [dict(r.headers)["ce_type"].decode() for r in published]
     assert types.count(contract.RegistrationCancelled.EVENT_TYPE) == 1
-    assert await events.quiet(meeting_id) == published
+    assert await events.everything_of(service, meeting_id) == published
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ import pytest_asyncio
 import uvicorn
 from playwright.async_api import BrowserContext, Page, Route, async_playwright, expect
 
-from services.meetings.__main__ import build_app
+from services.meetings.__main__ import build
 from shared.auth import Role, mint_token
 from shared.contracts import meetings as contract
 from shared.contracts.meetings import TOPIC
@@ -74,7 +74,7 @@ async def served(kafka: Kafka, mongo: Mongo) -> AsyncIterator[Running]:
     await ensure_topic(kafka.bootstrap, TOPIC)
     server = uvicorn.Server(
         uvicorn.Config(
-            build_app(settings),
+            build(settings),
             host="127.0.0.1",
             port=port,
             lifespan="on",

@@ -161,7 +161,7 @@ async def test_a_meeting_goes_through_its_whole_lifecycle_and_each_step_is_publi
         "action_ids": ["5"],
         "new_end_date": "2019-07-01",
     }
-    assert await events.quiet(meeting_id) == records
+    assert await events.everything_of(service, meeting_id) == records
 
 
 async def test_a_cancelled_meeting_publishes_its_reason_and_closes_registration(
@@ -213,7 +213,7 @@ async def test_an_illegal_transition_answers_409_naming_the_state_and_changes_no
     assert problem["allowed_next_states"] == ["cancelled", "scheduled"]
     assert problem["allowed_actions"] == ["cancel", "replace_programme", "schedule", "update"]
     assert await service.stored(meeting_id) == before
-    assert await events.quiet(meeting_id) == []
+    assert await events.everything_of(service, meeting_id) == []
 
 
 async def test_a_stale_update_answers_409_and_never_overwrites(
@@ -260,7 +260,7 @@ async def test_a_programme_item_outside_the_meeting_is_refused_and_nothing_is_wr
         }
     ]
     assert await service.stored(meeting_id) == before
-    [scheduled] = await events.quiet(meeting_id)
+    [scheduled] = await events.everything_of(service, meeting_id)
     check_event(scheduled, contract.MeetingScheduled, meeting_id)
 
 

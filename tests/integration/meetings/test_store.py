@@ -21,7 +21,7 @@ from shared import places
 from shared.contracts.meetings import DecisionKind, RegistrationConfirmed
 from shared.errors import ConcurrentUpdate
 from shared.outbox import OUTBOX_FIELD, Outbox
-from shared.seating import Standing
+from shared.seating import SeatStatus
 from tests.infra import Mongo, unique_name
 from tests.unit.meetings.builders import AFTER, BEFORE, SECRETARIAT, a_meeting, person
 
@@ -162,8 +162,8 @@ async def test_1000_concurrent_registrations_for_300_seats_keep_the_seat_invaria
     results = await asyncio.gather(*(register(store, meeting.id, n) for n in range(1000)))
 
     registrations = sorted((r for r, _ in results), key=lambda r: r.request)
-    confirmed = [r for r in registrations if r.status is Standing.CONFIRMED]
-    waiting = [r for r in registrations if r.status is Standing.WAITLISTED]
+    confirmed = [r for r in registrations if r.status is SeatStatus.CONFIRMED]
+    waiting = [r for r in registrations if r.status is SeatStatus.WAITLISTED]
     assert (len(confirmed), len(waiting)) == (300, 700)
     assert [r.request for r in registrations] == list(range(1, 1001))
     # Arrival order decides: every confirmed request came before every waiting one.
@@ -199,7 +199,7 @@ async def test_dying_after_the_request_is_reserved_leaves_nothing_a_retry_does_n
     registration, created = await register(again, meeting.id, 1)
 
     assert unseated.seating.counts.confirmed == 0
-    assert (registration.status, created) == (Standing.CONFIRMED, True)
+    assert (registration.status, created) == (SeatStatus.CONFIRMED, True)
     assert await published_types(again, registration.id) == [RegistrationConfirmed.EVENT_TYPE]
 
 
@@ -222,7 +222,7 @@ async def test_dying_after_the_seat_is_decided_is_finished_by_the_next_decision(
 
     one = await again.get_registration(meeting.id, "r-1")
     assert seated.seating.counts.confirmed == 1
-    assert one.status is Standing.CONFIRMED
+    assert one.status is SeatStatus.CONFIRMED
     assert await published_types(again, "r-1") == [RegistrationConfirmed.EVENT_TYPE]
 
 
@@ -243,7 +243,7 @@ async def test_dying_after_the_seat_is_decided_is_finished_by_the_repair_sweep(
     repaired = await again.repair(now=BEFORE + places.STALE_AFTER + timedelta(days=3650))
 
     assert repaired == 1
-    assert (await again.get_registration(meeting.id, "r-1")).status is Standing.CONFIRMED
+    assert (await again.get_registration(meeting.id, "r-1")).status is SeatStatus.CONFIRMED
     assert await again.repair(now=BEFORE + timedelta(days=3650)) == 0
     document = await again.collection.find_one({"_id": meeting.id})
     assert document is not None

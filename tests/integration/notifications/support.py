@@ -122,6 +122,37 @@ class Running:
             found = [d for d in found if d["event_id"] in among]
         return found
 
+    async def caught_up(self, *, timeout_s: float = 30.0) -> None:
+        """Until the service's consumer group has committed the meetings topic's current end:
+        every event published before this call was handled (its deliveries recorded)."""
+        bootstrap = self.settings.kafka_bootstrap_servers
+        reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await reader.start()
+        await admin.start()
+        try:
+            partitions = await partitions_of(reader, meetings.TOPIC)
+            ends = await reader.end_offsets(partitions)
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    committed = await admin.list_consumer_group_offsets(
+                        self.settings.consumer_group, partitions=partitions
+                    )
+                    if all(
+                        tp in committed and committed[tp].offset >= end for tp, end in ends.items()
+                    ):
+                        return
+                    await asyncio.sleep(0.05)
+        finally:
+            await admin.close()
+            await reader.stop()
+
+    async def until_sent(self, *, timeout_s: float = 30.0) -> None:
+        """Until no delivery of this service is pending: each was sent, failed or cancelled."""
+        async with asyncio.timeout(timeout_s):
+            while await self.deliveries(status="pending"):
+                await asyncio.sleep(0.05)
+
     async def until_settled(
         self, *, expected: int, among: Collection[str], timeout_s: float = 30.0
     ) -> list[dict[str, Any]]:
@@ -214,6 +245,14 @@ async def ensure_topics(bootstrap: str, *topics: str) -> None:
         await admin.close()
 
 
+async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    partitions = consumer.partitions_for_topic(topic) or set()
+    while not partitions:
+        await consumer._client.force_metadata_update()
+        partitions = consumer.partitions_for_topic(topic) or set()
+    return [TopicPartition(topic, p) for p in sorted(partitions)]
+
+
 async def start_group_at_the_end(bootstrap: str, group_id: str, topic: str) -> None:
     """A new consumer group starts after what earlier tests published, not at the beginning."""
     consumer = AIOKafkaConsumer(
@@ -221,11 +260,7 @@ async def start_group_at_the_end(bootstrap: str, group_id: str, topic: str) -> N
     )
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        while not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        assigned = await partitions_of(consumer, topic)
         consumer.assign(assigned)
         await consumer.seek_to_end(*assigned)
         await consumer.commit({tp: await consumer.position(tp) for tp in assigned})
@@ -384,12 +419,17 @@ async def mail_to(
     return messages
 
 
-async def quiet(
-    smtp: Smtp, address: str, *, domain: str, for_s: float = 2.0, about: str | None = None
+async def settled_count(
+    service: Running, smtp: Smtp, address: str, *, about: str | None = None
 ) -> int:
-    """How many messages an address has after a quiet wait (to show none more arrived)."""
-    await asyncio.sleep(for_s)
-    return len(await summaries(smtp, _query(address, about), domain=domain))
+    """How many e-mails the address has once everything published so far has had its effect.
+
+    Positive signals, no quiet wait: the service's consumer committed the topic's end, then
+    its ledger has nothing pending; only then is the mailbox counted.
+    """
+    await service.caught_up()
+    await service.until_sent()
+    return len(await summaries(smtp, _query(address, about), domain=service.domain))
 
 
 def calendar_in(message: EmailMessage) -> Calendar:

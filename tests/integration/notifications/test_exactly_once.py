@@ -19,9 +19,9 @@ from tests.integration.notifications.support import (
     eventually,
     free_port,
     headers_of,
-    quiet,
     running,
     settings_for,
+    settled_count,
     summaries,
 )
 
@@ -39,7 +39,7 @@ async def test_the_same_event_delivered_twice_sends_one_email(
         await publisher.publish(event, event_id=envelope.id)
         await service.until_settled(among=publisher.published, expected=1)
 
-        assert await quiet(smtp, str(registrant.email), domain=service.domain) == 1
+        assert await settled_count(service, smtp, str(registrant.email)) == 1
         assert len(await service.deliveries(event_id=envelope.id)) == 1
 
 
@@ -91,7 +91,7 @@ async def test_an_smtp_outage_then_recovery_delivers_every_email_exactly_once(
         assert {d["status"] for d in deliveries} == {"sent"}
         assert all(d["attempts"] >= 2 for d in deliveries)
         for registrant in people:
-            assert await quiet(smtp, str(registrant.email), domain=service.domain, for_s=0) == 1
+            assert await settled_count(service, smtp, str(registrant.email)) == 1
         metrics = (await service.http.get("/metrics")).text
         assert 'notifications_retried_total{template="registration_confirmed"}' in metrics
 
@@ -113,7 +113,7 @@ async def test_a_busy_server_answering_421_is_retried_until_it_accepts(
 
             assert delivery["status"] == "sent"
             assert delivery["last_error"] is None
-            assert await quiet(smtp, str(registrant.email), domain=service.domain, for_s=0) == 1
+            assert await settled_count(service, smtp, str(registrant.email)) == 1
     finally:
         await proxy.down()
 
@@ -136,7 +136,7 @@ async def test_a_hanging_server_cuts_the_attempt_short_within_the_lease_and_send
 
             assert delivery["status"] == "sent"
             assert delivery["attempts"] >= 2
-            assert await quiet(smtp, str(registrant.email), domain=service.domain, for_s=0) == 1
+            assert await settled_count(service, smtp, str(registrant.email)) == 1
     finally:
         await proxy.down()
 

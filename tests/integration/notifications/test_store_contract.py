@@ -28,7 +28,8 @@ from services.notifications.domain.directory import (
 )
 from services.notifications.domain.occasions import occasion_of
 from services.notifications.domain.reminders import Reminder, ReminderStatus, fire
-from services.notifications.letters import Letter
+from services.notifications.jobs.worker import DeliveryWorker
+from services.notifications.mail.letters import Letter
 from services.notifications.store import MongoStores, Stores
 from services.notifications.store.deliveries import (
     HANDOFF_GRACE,
@@ -36,7 +37,6 @@ from services.notifications.store.deliveries import (
     DeliveryQuery,
     MongoDeliveries,
 )
-from services.notifications.worker import DeliveryWorker
 from shared.contracts.notifications import NotificationFailed
 from shared.errors import Conflict, NotFound
 from shared.outbox import Outbox

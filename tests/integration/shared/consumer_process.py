@@ -15,7 +15,6 @@ from pymongo import AsyncMongoClient
 
 from shared.contracts.meetings import MeetingCancelled
 from shared.envelope import Envelope
-from shared.idempotency import ProcessedEvents
 from shared.logging import configure_logging
 from shared.messaging import make_broker, subscribe
 from shared.settings import ServiceSettings
@@ -45,7 +44,6 @@ async def main() -> None:
         topics=[os.environ["TEST_TOPIC"]],
         group_id=os.environ["TEST_GROUP"],
         handlers={MeetingCancelled: on_meeting_cancelled},
-        processed=ProcessedEvents(db),
     )
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)

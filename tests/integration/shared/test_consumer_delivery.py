@@ -119,7 +119,6 @@ async def test_an_undecodable_message_is_dead_lettered_and_the_consumer_carries_
         topics=[topic],
         group_id=group,
         handlers={MeetingCancelled: on_meeting_cancelled},
-        processed=None,
     )
     [good] = Outbox(source="/partnership/meetings").stage([cancellation("pm-12", "strike")])
     await broker.start()

@@ -276,7 +276,8 @@ async def test_a_write_racing_the_removal_of_published_entries_does_not_hold_the
     records = await read(kafka.bootstrap, topic, 3)
     await broker.stop()
 
-    assert rounds[0] == 1 and sum(rounds) == 3
+    assert rounds[0] == 1
+    assert sum(rounds) == 3
     assert [json.loads(r.value)["reason"] for r in records] == ["first", "second", "third"]
     stored = await meetings.find_one({"_id": "pm-18"})
     assert (stored["outbox"], stored["outbox_pending"], stored["outbox_lease_owner"]) == (

@@ -18,7 +18,7 @@ from services.meetings.domain import (
     Venue,
 )
 from shared.contracts.meetings import MeetingEvent, MeetingKind
-from shared.seating import Standing
+from shared.seating import SeatStatus
 
 AMSTERDAM = "Europe/Amsterdam"
 SECRETARIAT = "secretariat@example.org"
@@ -119,7 +119,7 @@ class Book:
 
     def waiting(self) -> list[Registration]:
         """The waitlist in order, as the store reads it for a promotion."""
-        waiting = [r for r in self.registrations.values() if r.status is Standing.WAITLISTED]
+        waiting = [r for r in self.registrations.values() if r.status is SeatStatus.WAITLISTED]
         return sorted(waiting, key=lambda r: r.request)
 
     def statuses(self) -> dict[str, str]:

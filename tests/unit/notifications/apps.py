@@ -10,9 +10,9 @@ from limits.aio.storage import MemoryStorage
 
 from services.notifications.api import EXCEPTION_HANDLERS, ROUTERS
 from services.notifications.api.deps import Components
+from services.notifications.jobs.schedules import DigestJob, ReminderJob
 from services.notifications.notifier import Notifier
 from services.notifications.rendering import Renderer
-from services.notifications.schedules import DigestJob, ReminderJob
 from services.notifications.settings import NotificationSettings
 from services.notifications.store import Stores
 from shared.auth import Role, mint_token

@@ -19,7 +19,7 @@ from services.notifications.domain.directory import (
     OrganisationId,
     new_contact,
 )
-from services.notifications.letters import LetterWriter, MailIdentity
+from services.notifications.mail.letters import LetterWriter, MailIdentity
 from services.notifications.notifier import DigestSchedule, Notifier
 from services.notifications.rendering import Renderer
 from services.notifications.store import Stores
@@ -250,8 +250,8 @@ def a_contact(
 def identity() -> MailIdentity:
     return MailIdentity(
         sender="Partnership on Inclusion of Migrants and Refugees <notifications@inclusion.example.org>",
-        organizer_name="Partnership on Inclusion of Migrants and Refugees",
-        organizer_email="secretariat@inclusion.example.org",
+        organiser_name="Partnership on Inclusion of Migrants and Refugees",
+        organiser_email="secretariat@inclusion.example.org",
         domain=MAIL_DOMAIN,
         base_url=BASE_URL,
         link_ttl_s=3600 * 24 * 365,

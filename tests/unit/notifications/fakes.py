@@ -35,8 +35,8 @@ from services.notifications.domain.directory import (
 )
 from services.notifications.domain.occasions import Occasion, latest
 from services.notifications.domain.reminders import Reminder, ReminderStatus
-from services.notifications.letters import Letter
-from services.notifications.sender import Outcome, SendResult
+from services.notifications.mail.letters import Letter
+from services.notifications.mail.sender import Outcome, SendResult
 from services.notifications.store import Stores
 from services.notifications.store.deliveries import (
     ERASED_PREFIX,

@@ -12,9 +12,9 @@ from pydantic import ValidationError
 
 from services.notifications.domain.deliveries import DeliveryStatus
 from services.notifications.handlers import handlers_for
-from services.notifications.sender import Outcome, SendResult
+from services.notifications.jobs.worker import RECORD_S, DeliveryWorker
+from services.notifications.mail.sender import Outcome, SendResult
 from services.notifications.settings import NotificationSettings
-from services.notifications.worker import RECORD_S, DeliveryWorker
 from shared.contracts.notifications import NotificationFailed, NotificationSent
 from shared.outbox import Outbox
 from tests.unit.notifications import builders as b

@@ -20,7 +20,7 @@ from services.notifications.domain.directory import Category
 from services.notifications.domain.occasions import occasion_of
 from services.notifications.domain.reminders import Reminder, ReminderDue, fire
 from services.notifications.domain.routing import ROUTES, Addressee, Route
-from services.notifications.letters import Letter, LetterWriter
+from services.notifications.mail.letters import Letter, LetterWriter
 from services.notifications.notices import Notice
 from services.notifications.rendering import LOCALES, TEMPLATES, Renderer
 from shared import i18n

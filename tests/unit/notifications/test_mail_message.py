@@ -12,7 +12,7 @@ from icalendar import Calendar
 from services.notifications.domain.deliveries import new_delivery
 from services.notifications.domain.directory import Category, Contact
 from services.notifications.domain.routing import Addressee, Audience, routes_for
-from services.notifications.letters import Letter, parse_unsubscribe_subject
+from services.notifications.mail.letters import Letter, parse_unsubscribe_subject
 from services.notifications.notices import Notice
 from shared.contracts.base import Event
 from shared.contracts.meetings import (

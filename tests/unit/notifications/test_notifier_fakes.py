@@ -24,10 +24,10 @@ from services.notifications.domain.directory import (
 )
 from services.notifications.domain.reminders import ReminderStatus, fire
 from services.notifications.domain.routing import Addressee
-from services.notifications.letters import Letter, LetterWriter
+from services.notifications.jobs.schedules import DigestJob, ReminderJob
+from services.notifications.mail.letters import Letter, LetterWriter
 from services.notifications.notices import Notice
 from services.notifications.notifier import Notifier, Routed
-from services.notifications.schedules import DigestJob, ReminderJob
 from services.notifications.seed import MEMBERS, seed_directory
 from services.notifications.store.deliveries import Claimed
 from shared.contracts.base import Event

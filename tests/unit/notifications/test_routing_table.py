@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -211,12 +210,3 @@ def test_reminders_never_wait_for_the_digest() -> None:
 
 def _with(contact: Contact, preferences: Preferences) -> Contact:
     return replace(contact, preferences=preferences)
-
-
-def test_the_readme_shows_the_routing_table_as_the_code_has_it() -> None:
-    readme = (Path(__file__).parents[3] / "README.md").read_text()
-
-    for route in ROUTES:
-        audiences = ", ".join(a.value for a in route.audiences)
-        row = f"| `{route.on.__name__}` | `{route.template}` | {audiences} | `{route.category.value}` |"
-        assert row in readme, row

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiosmtplib
 import pytest
 
-from services.notifications.sender import Outcome, classify, valid_address
+from services.notifications.mail.sender import Outcome, classify, valid_address
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from services.notifications.domain.directory import Category, Contact, DeliveryMode, Preferences
-from services.notifications.letters import LetterWriter
+from services.notifications.mail.letters import LetterWriter
 from tests.unit.notifications import builders as b
 from tests.unit.notifications.apps import ApiRig, api_rig
 

@@ -3,14 +3,14 @@
 from dataclasses import replace
 
 from shared import seating
-from shared.seating import HEAD_SIZE, Seating, Standing, Waiting
+from shared.seating import HEAD_SIZE, Seating, SeatStatus, Waiting
 
 C, W, P, X, D = (
-    Standing.CONFIRMED,
-    Standing.WAITLISTED,
-    Standing.PENDING,
-    Standing.CANCELLED,
-    Standing.DECLINED,
+    SeatStatus.CONFIRMED,
+    SeatStatus.WAITLISTED,
+    SeatStatus.PENDING,
+    SeatStatus.CANCELLED,
+    SeatStatus.DECLINED,
 )
 
 

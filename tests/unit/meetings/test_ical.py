@@ -6,7 +6,7 @@ from typing import Any
 
 from icalendar import Calendar
 
-from services.meetings import calendar, domain
+from services.meetings import domain, ical
 from services.meetings.domain import Status
 from services.meetings.domain.lifecycle import CALENDAR_FIELDS
 from shared.contracts.meetings import MeetingKind
@@ -35,7 +35,7 @@ OTHER_DETAILS: dict[str, Any] = {
 
 
 def parsed(*meetings: domain.Meeting) -> Calendar:
-    return Calendar.from_ical(calendar.render(meetings, name="Partnership meetings"))
+    return Calendar.from_ical(ical.render(meetings, name="Partnership meetings"))
 
 
 def test_a_meeting_becomes_one_event_in_its_own_time_zone() -> None:
@@ -75,12 +75,12 @@ def test_rescheduling_keeps_the_uid_and_raises_the_sequence() -> None:
 
 def test_the_details_that_raise_the_sequence_are_exactly_those_the_file_shows() -> None:
     meeting = a_meeting(Status.SCHEDULED)
-    original = calendar.render([meeting], name="x")
+    original = ical.render([meeting], name="x")
 
     shown = {
         name
         for name, value in OTHER_DETAILS.items()
-        if calendar.render(
+        if ical.render(
             [replace(meeting, details=replace(meeting.details, **{name: value}))], name="x"
         )
         != original
@@ -118,7 +118,7 @@ def test_a_cancelled_meeting_says_so_and_why() -> None:
 def test_the_same_meeting_always_renders_the_same_bytes() -> None:
     meeting = a_meeting(Status.SCHEDULED)
 
-    assert calendar.render([meeting], name="x") == calendar.render([meeting], name="x")
+    assert ical.render([meeting], name="x") == ical.render([meeting], name="x")
 
 
 def test_a_feed_holds_every_meeting_with_each_time_zone_once() -> None:

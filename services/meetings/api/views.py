@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.meetings import domain
 from services.meetings.domain import Attendance, ItemKind, Meeting, Registration, Status
 from shared.contracts.meetings import DecisionKind, MeetingKind
-from shared.seating import Standing
+from shared.seating import SeatStatus
 
 
 class View(BaseModel):
@@ -202,7 +202,7 @@ class RegistrationReceipt(View):
 
     registration_id: str
     meeting_id: str
-    status: Standing
+    status: SeatStatus
     waitlist_position: int | None
     requested_at: datetime
 
@@ -222,7 +222,7 @@ class RegistrationView(View):
     registration_id: str
     meeting_id: str
     request: int = Field(description="Arrival order: 1 for the first request to this meeting")
-    status: Standing
+    status: SeatStatus
     waitlist_position: int | None
     name: str
     email: str

@@ -12,11 +12,11 @@ import structlog
 from fastapi import Body, Depends, Query, Request
 
 from services.meetings import domain
+from services.meetings.api.views import MeetingView
 from services.meetings.commands import Transition
 from services.meetings.domain import Meeting, MeetingNotFound, Status
 from services.meetings.store import Decide, Known, MeetingStore, Seat, Wanted
-from services.meetings.views import MeetingView
-from shared.auth import Principal, Role, optional_principal, require
+from shared.auth import Principal, Role
 from shared.clock import utcnow
 from shared.contracts import meetings as contract
 from shared.links import LinkSigner
@@ -28,7 +28,7 @@ log = structlog.get_logger()
 
 
 @dataclass(frozen=True)
-class Meetings:
+class Components:
     """What the routes need, put together by the composition root."""
 
     store: MeetingStore
@@ -116,8 +116,8 @@ class Meetings:
         return max(int(remaining.total_seconds()), 0) + self.link_grace_s
 
 
-def meetings_of(request: Request) -> Meetings:
-    meetings: Meetings = request.app.state.meetings
+def components(request: Request) -> Components:
+    meetings: Components = request.app.state.components
     return meetings
 
 
@@ -125,9 +125,7 @@ def link_subject(meeting_id: str, registration_id: str) -> str:
     return f"{meeting_id}/{registration_id}"
 
 
-Context = Annotated[Meetings, Depends(meetings_of)]
-Secretariat = Annotated[Principal, Depends(require(Role.SECRETARIAT))]
-Viewer = Annotated[Principal | None, Depends(optional_principal)]
+ComponentsDep = Annotated[Components, Depends(components)]
 OptionalTransition = Annotated[Transition | None, Body()]
 LinkToken = Annotated[
     str | None,
@@ -139,15 +137,15 @@ def is_secretariat(viewer: Principal | None) -> bool:
     return viewer is not None and viewer.has_any(Role.SECRETARIAT)
 
 
-def view_of(ctx: Meetings, meeting: Meeting, *, secretariat: bool = True) -> MeetingView:
+def view_of(c: Components, meeting: Meeting, *, secretariat: bool = True) -> MeetingView:
     return MeetingView.of_meeting(
-        meeting, calendar_url=ctx.calendar_url(meeting.id), secretariat=secretariat
+        meeting, calendar_url=c.calendar_url(meeting.id), secretariat=secretariat
     )
 
 
-async def visible(ctx: Meetings, meeting_id: str, viewer: Principal | None) -> Meeting:
+async def visible(c: Components, meeting_id: str, viewer: Principal | None) -> Meeting:
     # Drafts are the secretariat's work in progress: to everyone else they do not exist.
-    meeting = await ctx.store.get(meeting_id)
+    meeting = await c.store.get(meeting_id)
     if meeting.status is Status.DRAFT and not is_secretariat(viewer):
         raise MeetingNotFound(meeting_id)
     return meeting

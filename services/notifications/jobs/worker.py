@@ -29,9 +29,9 @@ from services.notifications.domain.deliveries import (
     record_sent,
     unsendable,
 )
+from services.notifications.jobs.schedules import finish_step
+from services.notifications.mail.sender import Outcome, SendResult
 from services.notifications.metrics import FAILED, PENDING, QUEUE_AGE, RETRIED, SENT
-from services.notifications.schedules import finish_step
-from services.notifications.sender import Outcome, SendResult
 from services.notifications.store.deliveries import Claimed, DeliveryStore
 from shared.contracts.base import Event
 from shared.outbox import Outbox

@@ -11,9 +11,9 @@ from urllib.parse import urlencode
 from services.notifications.domain.deliveries import Delivery, message_id
 from services.notifications.domain.digest import DIGEST_TEMPLATE, DigestSection
 from services.notifications.domain.directory import Category, Contact, ContactId
-from services.notifications.domain.routing import Addressee
-from services.notifications.ical import Party, calendar_entry
-from services.notifications.mail import Calendar, compose
+from services.notifications.domain.routing import Addressee, Person
+from services.notifications.ical import calendar_entry
+from services.notifications.mail.message import Calendar, compose
 from services.notifications.notices import Notice
 from services.notifications.rendering import Rendered, Renderer
 from shared.links import LinkSigner
@@ -46,8 +46,8 @@ class MailIdentity:
     """Who the e-mails come from and the domain their ids live in."""
 
     sender: str
-    organizer_name: str
-    organizer_email: str
+    organiser_name: str
+    organiser_email: str
     domain: str
     base_url: str
     link_ttl_s: int
@@ -79,8 +79,8 @@ class LetterWriter:
                 calendar_entry(
                     occasion,
                     method=route.calendar,
-                    attendee=Party(contact.name, contact.email),
-                    organizer=Party(self._identity.organizer_name, self._identity.organizer_email),
+                    attendee=Person(contact.name, contact.email),
+                    organiser=Person(self._identity.organiser_name, self._identity.organiser_email),
                     stamp=notice.occurred_at,
                     description=rendered.subject,
                 ),

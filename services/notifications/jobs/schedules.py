@@ -19,7 +19,7 @@ from services.notifications.domain.deliveries import (
 )
 from services.notifications.domain.digest import DIGEST_TEMPLATE, DigestEntry
 from services.notifications.domain.directory import ContactId
-from services.notifications.letters import LetterWriter
+from services.notifications.mail.letters import LetterWriter
 from services.notifications.metrics import DIGESTS_WRITTEN, REMINDERS_FIRED
 from services.notifications.notices import Notice
 from services.notifications.notifier import DigestSchedule, Notifier

@@ -1,0 +1,1 @@
+"""The background work: the delivery worker and the periodic jobs (reminders, digests)."""

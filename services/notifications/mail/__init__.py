@@ -1,0 +1,1 @@
+"""Writing an e-mail for one person, and sending it over SMTP."""
