@@ -43,7 +43,7 @@ run: venv ## Start the whole stack and the four services; Ctrl-C stops everythin
 
 .PHONY: test
 test: venv ## Everything: unit, integration and end-to-end tests against the real servers
-	@bash deploy/local/test.sh tests $(PYTEST_ARGS)
+	@bash deploy/local/test.sh --suite tests $(PYTEST_ARGS)
 
 .PHONY: test-unit
 test-unit: venv ## Unit tests only (no servers, seconds)

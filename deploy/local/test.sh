@@ -22,4 +22,17 @@ fi
 # The unsubscribe page is tested in a real browser: Debian's chromium, never a downloaded one.
 bash "$here/browser.sh"
 
+# `--suite`: the whole suite the fast way. Most tests only wait on the servers, so they run
+# side by side (pytest-xdist, one worker per core, a test module per worker); the few that
+# stop and start the shared servers run alone afterwards (marked `serial`).
+if [[ "${1:-}" == "--suite" ]]; then
+  shift
+  status=0
+  .venv/bin/pytest -n "${TEST_WORKERS:-$(nproc)}" --dist loadfile -m "not serial" "$@" || status=$?
+  serial=0
+  .venv/bin/pytest -m serial -p no:cacheprovider "$@" || serial=$?
+  # 5: no serial test among the paths given.
+  if [[ $serial -ne 0 && $serial -ne 5 ]]; then status=$serial; fi
+  exit "$status"
+fi
 .venv/bin/pytest "$@"

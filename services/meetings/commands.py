@@ -159,7 +159,7 @@ class PlanMeeting(Command):
                 _given(deadline, tz, "registration_deadline") if deadline else None
             ),
             requires_approval=(
-                approval if approval is not None else self.kind is MeetingKind.PARTNERSHIP_MEETING
+                approval if approval is not None else domain.approval_by_default(self.kind)
             ),
         )
 

@@ -34,7 +34,7 @@ from services.meetings.domain import (
 )
 from shared.aggregates import Decisions, LostRace, check_version
 from shared.contracts.base import Event
-from shared.contracts.meetings import MeetingKind, RegistrationEvent
+from shared.contracts.meetings import RegistrationEvent
 from shared.errors import DomainError
 from shared.fields import email_identity
 from shared.outbox import OUTBOX_FIELD, OUTBOX_FIELDS, Outbox, outbox_fields, push_outbox
@@ -447,11 +447,8 @@ def _seating(document: Document) -> Seating:
 
 
 def _number_key(meeting: Meeting) -> str:
-    details = meeting.details
-    numbered = details.kind is MeetingKind.PARTNERSHIP_MEETING and details.number is not None
-    if numbered and meeting.status is not Status.CANCELLED:
-        return f"partnership_meeting:{details.number}"
-    return f"id:{meeting.id}"
+    # Unique: the number's claim, or the meeting's own id (trivially unique) when it has none.
+    return meeting.number_claim or f"id:{meeting.id}"
 
 
 def _taken(meeting: Meeting, error: DuplicateKeyError) -> Exception:

@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tests.bench import report, scenarios
-from tests.bench.stack import Servers
+from tests.bench.stack import Servers, remove_leftovers
 
 ROOT = Path(__file__).resolve().parents[2]
 app = typer.Typer(add_completion=False)
@@ -78,6 +78,8 @@ def main(
     results: Annotated[Path, typer.Option(help="Where JSON and plots go")] = ROOT / "bench-results",
 ) -> None:
     """Measure the spine against the raw loop; print the table, write JSON and a PNG plot."""
+    # The bench runs on the dev stack, whose published development secrets it opts into.
+    os.environ.setdefault("ALLOW_DEVELOPMENT_SECRETS", "true")
     chosen = set(only or ("baseline", "drain", "steady", "big_meeting"))
     out = asyncio.run(_run(SMOKE if smoke else FULL, chosen, results=results, profile=profile))
     typer.echo(f"results: {out}")
@@ -103,30 +105,39 @@ async def _run(sizes: Sizes, chosen: set[str], *, results: Path, profile: bool) 
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
+    servers = Servers.from_environment()
+    await remove_leftovers(servers, topics=False)
     with Progress(*columns, console=console, transient=True) as progress:
-        ctx = scenarios.Context(Servers.from_environment(), out, progress, profile=profile)
-        if "baseline" in chosen or "drain" in chosen:
-            figures["baseline"] = await scenarios.baseline(ctx, events=sizes.events)
-        if "drain" in chosen:
-            figures["drain_empty"] = await scenarios.drain(ctx, events=sizes.events, history=0)
-            figures["drain_history"] = await scenarios.drain(
-                ctx, events=sizes.events, history=sizes.history
-            )
-        if "steady" in chosen:
-            figures["steady"] = [
-                await scenarios.steady(
-                    ctx, rate=rate, seconds=sizes.steady_s, meetings=sizes.meetings
-                )
-                for rate in sizes.steady_rates
-            ]
-        if "big_meeting" in chosen:
-            figures["big_meeting"] = await scenarios.big_meeting(
-                ctx, sequential=sizes.sequential, concurrent=sizes.concurrent, seats=sizes.seats
-            )
+        ctx = scenarios.Context(servers, out, progress, profile=profile)
+        try:
+            await _scenarios(ctx, sizes, chosen, figures)
+        finally:
+            await remove_leftovers(servers)
     console.print(_table(figures))
     (out / "results.json").write_text(json.dumps(figures, indent=2, default=str))
     report.plot(figures, out / "latency.png")
     return out
+
+
+async def _scenarios(
+    ctx: scenarios.Context, sizes: Sizes, chosen: set[str], figures: dict[str, Any]
+) -> None:
+    if "baseline" in chosen or "drain" in chosen:
+        figures["baseline"] = await scenarios.baseline(ctx, events=sizes.events)
+    if "drain" in chosen:
+        figures["drain_empty"] = await scenarios.drain(ctx, events=sizes.events, history=0)
+        figures["drain_history"] = await scenarios.drain(
+            ctx, events=sizes.events, history=sizes.history
+        )
+    if "steady" in chosen:
+        figures["steady"] = [
+            await scenarios.steady(ctx, rate=rate, seconds=sizes.steady_s, meetings=sizes.meetings)
+            for rate in sizes.steady_rates
+        ]
+    if "big_meeting" in chosen:
+        figures["big_meeting"] = await scenarios.big_meeting(
+            ctx, sequential=sizes.sequential, concurrent=sizes.concurrent, seats=sizes.seats
+        )
 
 
 def _table(figures: dict[str, Any]) -> Table:

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.admin import AIOKafkaAdminClient
+from pymongo import AsyncMongoClient
 
 from tests.e2e.process import RunningService, running_service
+from tests.helpers import ensure_topics
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,39 @@ class Servers:
             smtp_port=int(os.environ["SMTP_PORT"]),
             mailpit_api=os.environ["MAILPIT_API_URL"],
         )
+
+
+# Every database and topic a bench run makes starts with this; nothing else's does.
+BENCH_PREFIX = "bench-"
+
+
+async def remove_leftovers(servers: Servers, *, topics: bool = True) -> list[str]:
+    """Drop the databases and delete the topics bench runs made: a run seeds 100,000 ledger
+    rows, and a stack that kept every run's would measure its own history.
+
+    Deleting topics churns the cluster's metadata for a while: only once a run is over.
+    """
+    removed: list[str] = []
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(servers.mongo)
+    try:
+        for name in await client.list_database_names():
+            if name.startswith(BENCH_PREFIX):
+                await client.drop_database(name)
+                removed.append(name)
+    finally:
+        await client.close()
+    if not topics:
+        return removed
+    admin = AIOKafkaAdminClient(bootstrap_servers=servers.kafka)
+    await admin.start()
+    try:
+        made = [t for t in await admin.list_topics() if t.startswith(BENCH_PREFIX)]
+        if made:
+            await admin.delete_topics(made)
+            removed.extend(made)
+    finally:
+        await admin.close()
+    return removed
 
 
 def rss_mb(pid: int) -> float:
@@ -114,20 +148,9 @@ class ConsumerLag:
             await admin.close()
 
 
-async def ensure_topic(bootstrap: str, topic: str, partitions: int = 1) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        if topic not in await admin.list_topics():
-            with suppress(TopicAlreadyExistsError):
-                await admin.create_topics([NewTopic(topic, partitions, 1)])
-    finally:
-        await admin.close()
-
-
 async def end_offsets(bootstrap: str, topic: str, partitions: int = 1) -> dict[int, int]:
     """Where each partition of the topic ends now (creating the topic if needed)."""
-    await ensure_topic(bootstrap, topic, partitions)
+    await ensure_topics(bootstrap, topic, partitions=partitions)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:

@@ -18,7 +18,8 @@ from shared.settings import ServiceSettings
 from tests.e2e.process import meetings_service
 from tests.infra import unique_name
 
-pytestmark = pytest.mark.integration
+# Stops and starts the shared servers (or a whole stack): runs alone, after the rest.
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 SECRETARIAT = {
     "Authorization": "Bearer "

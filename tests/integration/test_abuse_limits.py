@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from shared.auth import Role
+from tests.helpers import ensure_topics
 from tests.infra import Kafka, Mongo, Smtp, unique_name
 from tests.integration.meetings import support as meetings
 from tests.integration.notifications import support as notifications
@@ -33,7 +34,7 @@ async def test_registrations_are_limited_per_address_and_per_client(
             rate_limit_registration_per_email="2/hour",
         )
     )
-    await meetings.ensure_topic(kafka.bootstrap, meetings.TOPIC)
+    await ensure_topics(kafka.bootstrap, meetings.TOPIC)
     async with meetings.running(settings) as (app, client):
         service = meetings.Service(app, client, settings)
         meeting_id = await _scheduled_workshop(service)

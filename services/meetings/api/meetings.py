@@ -147,17 +147,13 @@ async def reschedule_meeting(
     now = c.clock()
 
     def decide(m: Meeting) -> domain.Decided:
-        tz = m.details.timezone if body.timezone is MISSING else body.timezone
-        deadline = body.registration_deadline
         return domain.reschedule(
             m,
-            starts_at=domain.given_time(body.starts_at, tz, field_name="starts_at"),
-            ends_at=domain.given_time(body.ends_at, tz, field_name="ends_at"),
-            timezone=tz,
+            starts_at=body.starts_at,
+            ends_at=body.ends_at,
+            timezone=None if body.timezone is MISSING else body.timezone,
             registration_deadline=(
-                None
-                if deadline is MISSING
-                else domain.given_time(deadline, tz, field_name="registration_deadline")
+                None if body.registration_deadline is MISSING else body.registration_deadline
             ),
             reason=None if body.reason is MISSING else body.reason,
             by=who.subject,

@@ -158,9 +158,7 @@ class MeetingView(MeetingSummary):
     def of_meeting(cls, meeting: Meeting, *, calendar_url: str, secretariat: bool) -> MeetingView:
         tz = meeting.details.timezone
         minutes = meeting.minutes
-        show_minutes = minutes is not None and (
-            secretariat or meeting.status is Status.MINUTES_PUBLISHED
-        )
+        show_minutes = meeting.minutes_visible(secretariat=secretariat)
         return cls.model_validate(
             cls.fields_of(meeting, calendar_url=calendar_url)
             | {

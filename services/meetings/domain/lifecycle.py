@@ -18,6 +18,7 @@ from services.meetings.domain.model import (
     Registration,
     Seated,
     Status,
+    given_time,
     local,
     problem,
     spoken,
@@ -144,12 +145,20 @@ def reschedule(
 ) -> Decided:
     """Move a scheduled meeting to new times; calendars see a higher SEQUENCE.
 
-    Participants are mailed the new times, so a start that has already passed is refused
-    unless the secretariat says it means it (`into_the_past`: recording what happened).
+    Times as a person gave them: wall-clock times are read in the new time zone if one is
+    given, else in the meeting's own. Participants are mailed the new times, so a start
+    that has already passed is refused unless the secretariat says it means it
+    (`into_the_past`: recording what happened).
     """
     status = moved(meeting, "reschedule")
+    tz = timezone or meeting.details.timezone
+    starts_at = given_time(starts_at, tz, field_name="starts_at")
+    ends_at = given_time(ends_at, tz, field_name="ends_at")
+    if registration_deadline is not None:
+        registration_deadline = given_time(
+            registration_deadline, tz, field_name="registration_deadline"
+        )
     if starts_at < now and not into_the_past:
-        tz = timezone or meeting.details.timezone
         raise InvalidMeeting(
             [
                 problem(
@@ -164,7 +173,7 @@ def reschedule(
         before,
         starts_at=starts_at,
         ends_at=ends_at,
-        timezone=timezone or before.timezone,
+        timezone=tz,
         registration_deadline=registration_deadline or before.registration_deadline,
     )
     if details == before:

@@ -197,6 +197,25 @@ class Meeting:
     def count(self, status: SeatStatus) -> int:
         return int(getattr(self.seating.counts, status.value))
 
+    def minutes_visible(self, *, secretariat: bool) -> bool:
+        """Minutes in the making are the secretariat's; published ones are everyone's."""
+        return self.minutes is not None and (secretariat or self.status is Status.MINUTES_PUBLISHED)
+
+    @property
+    def number_claim(self) -> str | None:
+        """What the meeting's number reserves: no two partnership meetings that are not
+        cancelled share a number (a cancelled meeting gives its number back)."""
+        details = self.details
+        numbered = details.kind is MeetingKind.PARTNERSHIP_MEETING and details.number is not None
+        if numbered and self.status is not Status.CANCELLED:
+            return f"partnership_meeting:{details.number}"
+        return None
+
+
+def approval_by_default(kind: MeetingKind) -> bool:
+    """Partnership meetings are for members: their registrations wait for the secretariat."""
+    return kind is MeetingKind.PARTNERSHIP_MEETING
+
 
 class MeetingNotFound(NotFound):
     def __init__(self, meeting_id: str) -> None:

@@ -26,6 +26,7 @@ from services.notifications.commands import (
 )
 from services.notifications.domain import directory as domain
 from services.notifications.domain.directory import (
+    Contact,
     ContactId,
     ContactOrigin,
     ContactRole,
@@ -152,10 +153,12 @@ async def add_contact(body: AddContact, c: ComponentsDep, _: Secretariat) -> Con
                 "a contact with this e-mail address is already in the directory",
                 contact_id=existing.id,
             )
-        joined = domain.join_directory(
-            existing, name=body.name, organisation_id=organisation.id, roles=roles
+        joined = await directory.change_contact(
+            existing.id,
+            lambda known: domain.join_directory(
+                known, name=body.name, organisation_id=organisation.id, roles=roles
+            ),
         )
-        await directory.save_contact(joined)
         return ContactView.of(joined)
     added = await directory.add_contact(candidate)
     if added is None:
@@ -184,24 +187,23 @@ async def update_contact(
     contact_id: ContactId, body: UpdateContact, c: ComponentsDep, _: Secretariat
 ) -> ContactView:
     directory = c.stores.directory
-    contact = await directory.get_contact(contact_id)
-    if body.organisation_id is not MISSING:
-        organisation = await directory.get_organisation(OrganisationId(body.organisation_id))
-        contact = domain.join_directory(
-            contact,
-            name=contact.name,
-            organisation_id=organisation.id,
-            roles=contact.roles,
-        )
-    if body.email is not MISSING:
-        contact = domain.change_address(contact, body.email, secret=c.address_secret)
-    contact = replace(
-        contact,
-        name=contact.name if body.name is MISSING else body.name,
-        roles=contact.roles if body.roles is MISSING else frozenset(body.roles),
+    organisation = (
+        None
+        if body.organisation_id is MISSING
+        else await directory.get_organisation(OrganisationId(body.organisation_id))
     )
-    await directory.save_contact(contact)
-    return ContactView.of(contact)
+
+    def change(contact: Contact) -> Contact:
+        return domain.edit_contact(
+            contact,
+            name=None if body.name is MISSING else body.name,
+            email=None if body.email is MISSING else body.email,
+            organisation_id=organisation.id if organisation else None,
+            roles=None if body.roles is MISSING else frozenset(body.roles),
+            secret=c.address_secret,
+        )
+
+    return ContactView.of(await directory.change_contact(contact_id, change))
 
 
 @router.delete(
@@ -254,16 +256,18 @@ async def set_preferences(
     contact_id: ContactId, body: SetPreferences, c: ComponentsDep, principal: SecretariatOrMember
 ) -> PreferencesView:
     ensure_self_or_secretariat(principal, contact_id)
-    directory = c.stores.directory
-    contact = await directory.get_contact(contact_id)
-    preferences = domain.set_preferences(
-        contact.preferences,
-        language=None if body.language is MISSING else body.language,
-        muted=None if body.muted is MISSING else frozenset(body.muted),
-        delivery=None if body.delivery is MISSING else body.delivery,
-    )
-    await directory.save_contact(replace(contact, preferences=preferences))
-    return PreferencesView.of(preferences)
+
+    def change(contact: Contact) -> Contact:
+        preferences = domain.set_preferences(
+            contact.preferences,
+            language=None if body.language is MISSING else body.language,
+            muted=None if body.muted is MISSING else frozenset(body.muted),
+            delivery=None if body.delivery is MISSING else body.delivery,
+        )
+        return replace(contact, preferences=preferences)
+
+    changed = await c.stores.directory.change_contact(contact_id, change)
+    return PreferencesView.of(changed.preferences)
 
 
 @router.get(

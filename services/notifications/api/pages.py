@@ -126,8 +126,9 @@ async def unsubscribe(request: Request, c: ComponentsDep) -> HTMLResponse:
     except (NotAllowed, NotFound) as exc:
         return _invalid(request, c, exc)
     muted = frozenset({category}) if category else OPTIONAL_CATEGORIES
-    contact = replace(contact, preferences=domain.mute(contact.preferences, muted))
-    await c.stores.directory.save_contact(contact)
+    contact = await c.stores.directory.change_contact(
+        contact.id, lambda known: replace(known, preferences=domain.mute(known.preferences, muted))
+    )
     return _page(c, contact, mode="unsubscribed", category=category, token=token)
 
 
@@ -172,15 +173,20 @@ async def save_preferences(request: Request, c: ComponentsDep) -> HTMLResponse:
         return _invalid(request, c, exc)
     received = {str(value) for value in form.getlist("receive")}
     delivery = str(form.get("delivery") or contact.preferences.delivery.value)
-    language = str(form.get("language") or contact.preferences.language)
-    preferences = domain.set_preferences(
-        contact.preferences,
-        language=language if language in c.renderer.languages else None,
-        muted=frozenset(c for c in OPTIONAL_CATEGORIES if c.value not in received),
-        delivery=DeliveryMode(delivery) if delivery in {m.value for m in DeliveryMode} else None,
-    )
-    contact = replace(contact, preferences=preferences)
-    await c.stores.directory.save_contact(contact)
+    language = str(form.get("language") or "")
+
+    def change(known: Contact) -> Contact:
+        preferences = domain.set_preferences(
+            known.preferences,
+            language=language if language in c.renderer.languages else None,
+            muted=frozenset(m for m in OPTIONAL_CATEGORIES if m.value not in received),
+            delivery=DeliveryMode(delivery)
+            if delivery in {m.value for m in DeliveryMode}
+            else None,
+        )
+        return replace(known, preferences=preferences)
+
+    contact = await c.stores.directory.change_contact(contact.id, change)
     return _page(c, contact, mode="saved")
 
 

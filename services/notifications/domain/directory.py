@@ -130,6 +130,8 @@ class Contact:
     roles: frozenset[ContactRole] = frozenset()
     origin: ContactOrigin = ContactOrigin.DIRECTORY
     created_at: datetime | None = None
+    # The version the contact was read at: a save succeeds only if it is still the stored one.
+    version: int = 0
 
     @property
     def language(self) -> str:
@@ -271,3 +273,27 @@ def join_directory(
 def change_address(contact: Contact, email: str, *, secret: str) -> Contact:
     """A new e-mail address; the contact keeps its id."""
     return replace(contact, email=email_identity(email), email_key=email_key(email, secret=secret))
+
+
+def edit_contact(
+    contact: Contact,
+    *,
+    name: str | None = None,
+    email: str | None = None,
+    organisation_id: OrganisationId | None = None,
+    roles: frozenset[ContactRole] | None = None,
+    secret: str,
+) -> Contact:
+    """The secretariat's edit: what it names changes, the rest stays. A person known only
+    from an event joins the directory when given an organisation."""
+    if organisation_id is not None:
+        contact = join_directory(
+            contact, name=contact.name, organisation_id=organisation_id, roles=contact.roles
+        )
+    if email is not None:
+        contact = change_address(contact, email, secret=secret)
+    return replace(
+        contact,
+        name=contact.name if name is None else name,
+        roles=contact.roles if roles is None else roles,
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
@@ -29,6 +29,7 @@ from services.notifications.domain.directory import (
     SubscriptionId,
     with_next_id,
 )
+from shared.aggregates import Decisions, LostRace
 from shared.batching import Batcher
 from shared.errors import Conflict, NotFound
 from shared.storage import Document, duplicate_positions
@@ -46,7 +47,10 @@ class DirectoryStore(Protocol):
     async def remove_organisation(self, organisation_id: OrganisationId) -> None: ...
 
     async def add_contact(self, contact: Contact) -> Contact | None: ...
-    async def save_contact(self, contact: Contact) -> None: ...
+    async def save_contact(self, contact: Contact) -> Contact: ...
+    async def change_contact(
+        self, contact_id: ContactId, change: Callable[[Contact], Contact]
+    ) -> Contact: ...
     async def get_contact(self, contact_id: ContactId) -> Contact: ...
     async def find_contact(self, email_key: str) -> Contact | None: ...
     async def is_erased(self, email_key: str) -> bool: ...
@@ -69,12 +73,37 @@ class DirectoryStore(Protocol):
     async def followers(self, *, entity: EntityRef, category: Category) -> list[Contact]: ...
 
 
-class MongoDirectory:
+class ChangesContacts:
+    """`change_contact` for any directory store that reads and saves contacts by version."""
+
+    _decisions: Decisions
+
+    async def get_contact(self, contact_id: ContactId) -> Contact:
+        raise NotImplementedError
+
+    async def save_contact(self, contact: Contact) -> Contact:
+        raise NotImplementedError
+
+    async def change_contact(
+        self, contact_id: ContactId, change: Callable[[Contact], Contact]
+    ) -> Contact:
+        """Read, change, save; on a lost race read the fresh contact and change it again."""
+
+        async def attempt() -> Contact:
+            contact = await self.get_contact(contact_id)
+            changed = change(contact)
+            return contact if changed == contact else await self.save_contact(changed)
+
+        return await self._decisions.run(contact_id, attempt)
+
+
+class MongoDirectory(ChangesContacts):
     """DirectoryStore on MongoDB."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._organisations = db["organisations"]
         self._contacts = db["contacts"]
+        self._decisions = Decisions("contact")
         self._subscriptions = db["subscriptions"]
         # Every event names people by address: their lookups go out together.
         self._by_key = Batcher(self._find_by_keys)
@@ -176,17 +205,23 @@ class MongoDirectory:
             contact_id=contact.id,
         )
 
-    async def save_contact(self, contact: Contact) -> None:
+    async def save_contact(self, contact: Contact) -> Contact:
+        """Write the contact if it is still at the version it was read at (`LostRace` if
+        another edit came first); returns it at its new version."""
+        saved = replace(contact, version=contact.version + 1)
         try:
             result = await self._contacts.replace_one(
-                {"_id": contact.id, "erased": {"$ne": True}}, contact_doc(contact)
+                {"_id": contact.id, "erased": {"$ne": True}, "version": contact.version},
+                contact_doc(saved),
             )
         except DuplicateKeyError as exc:
             raise Conflict(
                 "another contact already has this e-mail address", contact_id=contact.id
             ) from exc
         if result.matched_count == 0:
-            raise _contact_not_found(contact.id)
+            await self.get_contact(contact.id)  # gone (or erased): 404
+            raise LostRace("contact", contact.id, version=contact.version)
+        return saved
 
     async def get_contact(self, contact_id: ContactId) -> Contact:
         doc = await self._contacts.find_one({"_id": contact_id})
@@ -326,6 +361,7 @@ def contact_doc(contact: Contact) -> Document:
         "roles": sorted(r.value for r in contact.roles),
         "origin": contact.origin.value,
         "created_at": contact.created_at,
+        "version": contact.version,
     }
 
 
@@ -345,6 +381,7 @@ def contact_of(doc: Document) -> Contact:
         roles=frozenset(ContactRole(r) for r in doc.get("roles", [])),
         origin=ContactOrigin(doc.get("origin", ContactOrigin.DIRECTORY.value)),
         created_at=doc.get("created_at"),
+        version=int(doc.get("version", 0)),
     )
 
 

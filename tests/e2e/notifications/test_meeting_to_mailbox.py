@@ -22,12 +22,11 @@ from shared.auth import Role, mint_token
 from shared.contracts.meetings import TOPIC as MEETINGS_TOPIC
 from shared.settings import ServiceSettings
 from tests.e2e.process import RunningService, meetings_service, running_service
+from tests.helpers import body_of, ensure_topics
 from tests.infra import Kafka, Mongo, Smtp, unique_name
 from tests.integration.notifications.support import (
     TopicReader,
-    body_of,
     calendar_in,
-    ensure_topics,
     mail_to,
     start_group_at_the_end,
     subject_of,

@@ -50,6 +50,9 @@ MAKE_RUN_NAMES = [
     "admin",
 ]
 
+# Starts sessions of its own and sweeps names on the shared servers: runs alone.
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
+
 
 SERVER_VARIABLES = {
     *("KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URI", "SMTP_HOST", "SMTP_PORT", "MAILPIT_API_URL"),

@@ -20,7 +20,8 @@ import pytest
 
 from tests.infra import Kafka, Mongo, Smtp, unique_name
 
-pytestmark = pytest.mark.integration
+# Stops and starts the shared servers (or a whole stack): runs alone, after the rest.
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 ROOT = Path(__file__).resolve().parents[3]
 RUN_SH = ROOT / "deploy" / "local" / "run.sh"

@@ -10,7 +10,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from tests.infra import ChaosTrigger, Kafka, Smtp, unique_name
 
-pytestmark = pytest.mark.integration
+# Stops and starts the shared servers (or a whole stack): runs alone, after the rest.
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 
 async def _round_trip(bootstrap: str, topic: str, value: bytes) -> bytes:

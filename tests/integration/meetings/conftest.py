@@ -10,22 +10,16 @@ import pytest
 import pytest_asyncio
 
 from shared.contracts.meetings import TOPIC
+from tests.helpers import ensure_topics
 from tests.infra import Kafka, Mongo, unique_name
-from tests.integration.meetings.support import (
-    ELEVENTH,
-    EventReader,
-    Service,
-    ensure_topic,
-    running,
-    settings_for,
-)
+from tests.integration.meetings.support import ELEVENTH, EventReader, Service, running, settings_for
 
 
 @pytest_asyncio.fixture(scope="session")
 async def service(kafka: Kafka, mongo: Mongo) -> AsyncIterator[Service]:
     """One app and one database for the session's tests; each test makes its own meetings."""
     settings = settings_for(kafka, mongo, unique_name("meetings").replace("-", "_"))
-    await ensure_topic(kafka.bootstrap, TOPIC)
+    await ensure_topics(kafka.bootstrap, TOPIC)
     async with running(settings) as (app, client):
         yield Service(app, client, settings)
 

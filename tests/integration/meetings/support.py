@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -13,8 +12,8 @@ from typing import Any
 import httpx
 import jsonschema
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from asgi_lifespan import LifespanManager
 from cloudevents.core.bindings import kafka as ce_kafka
 from fastapi import FastAPI
@@ -24,6 +23,7 @@ from services.meetings.domain import Meeting
 from services.meetings.settings import MeetingsSettings
 from shared.auth import Role, mint_token
 from shared.contracts.meetings import TOPIC, MeetingEvent
+from tests.helpers import body_of, headers_of
 from tests.infra import Kafka, Mongo
 
 BASE_URL = "http://meetings.test"
@@ -68,17 +68,6 @@ class Service:
         """The meeting as the store reads it (without the outbox the relay drains meanwhile)."""
         meeting: Meeting = await self.app.state.components.store.get(meeting_id)
         return meeting
-
-
-async def ensure_topic(bootstrap: str, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
-    except TopicAlreadyExistsError:
-        pass
-    finally:
-        await admin.close()
 
 
 class EventReader:
@@ -172,15 +161,6 @@ class EventReader:
             if await self._consumer.position(partition) < end:
                 return False
         return True
-
-
-def headers_of(record: ConsumerRecord[bytes, bytes]) -> dict[str, str]:
-    return {k: v.decode() for k, v in record.headers}
-
-
-def body_of(record: ConsumerRecord[bytes, bytes]) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(record.value)
-    return body
 
 
 ELEVENTH: dict[str, Any] = {

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,13 +22,13 @@ from services.meetings.__main__ import build
 from shared.auth import Role, mint_token
 from shared.contracts import meetings as contract
 from shared.contracts.meetings import TOPIC
+from tests.helpers import ensure_topics, free_port
 from tests.infra import Kafka, Mongo, unique_name
 from tests.integration.meetings.support import (
     CITIES_FORUM,
     ELEVENTH,
     EventReader,
     check_event,
-    ensure_topic,
     registration,
     settings_for,
 )
@@ -57,12 +56,6 @@ class Running:
     secretariat: dict[str, str]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest_asyncio.fixture(scope="module")
 async def served(kafka: Kafka, mongo: Mongo) -> AsyncIterator[Running]:
     """The service under uvicorn on a free port: real HTTP, so a browser can open its links."""
@@ -71,7 +64,7 @@ async def served(kafka: Kafka, mongo: Mongo) -> AsyncIterator[Running]:
     settings = settings_for(kafka, mongo, unique_name("meetings").replace("-", "_")).model_copy(
         update={"http_port": port, "public_base_url": url}
     )
-    await ensure_topic(kafka.bootstrap, TOPIC)
+    await ensure_topics(kafka.bootstrap, TOPIC)
     server = uvicorn.Server(
         uvicorn.Config(
             build(settings),

@@ -9,12 +9,12 @@ import pytest
 from icalendar import Calendar
 
 from shared.contracts import meetings as contract
+from tests.helpers import body_of
 from tests.integration.meetings.support import (
     CITIES_FORUM,
     ELEVENTH,
     EventReader,
     Service,
-    body_of,
     check_event,
     registration,
 )

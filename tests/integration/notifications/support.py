@@ -11,10 +11,8 @@ import asyncio
 import contextlib
 import email
 import email.policy
-import json
-import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,8 +22,7 @@ from typing import Any
 import httpx
 import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.admin import AIOKafkaAdminClient
 from icalendar import Calendar
 
 from services.notifications.__main__ import Service, build
@@ -34,6 +31,7 @@ from shared.auth import Role, mint_token
 from shared.contracts import meetings, notifications
 from shared.contracts.base import Event, dead_letter_topic
 from shared.envelope import Envelope
+from tests.helpers import ensure_topics, free_port
 from tests.infra import Kafka, Mongo, Smtp, unique_name
 
 SECRET = "integration-test-secret-integration-test-secret"
@@ -49,12 +47,6 @@ class TestClock:
 
     def __call__(self) -> datetime:
         return datetime.now(UTC) + self.offset
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def settings_for(
@@ -147,10 +139,13 @@ class Running:
             await admin.close()
             await reader.stop()
 
-    async def until_sent(self, *, timeout_s: float = 30.0) -> None:
-        """Until no delivery of this service is pending: each was sent, failed or cancelled."""
+    async def until_sent(
+        self, *, among: Collection[str] | None = None, timeout_s: float = 30.0
+    ) -> None:
+        """Until no delivery (of the events `among`, this test's) is pending: each was sent,
+        failed or cancelled. Tests running side by side publish on the same topic."""
         async with asyncio.timeout(timeout_s):
-            while await self.deliveries(status="pending"):
+            while await self.deliveries(among=among, status="pending"):
                 await asyncio.sleep(0.05)
 
     async def until_settled(
@@ -232,17 +227,6 @@ async def _until_ready(http: httpx.AsyncClient, task: asyncio.Task[None]) -> Non
                 return
         await asyncio.sleep(0.2)
     raise RuntimeError("the service did not become ready")
-
-
-async def ensure_topics(bootstrap: str, *topics: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        for topic in topics:
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
-    finally:
-        await admin.close()
 
 
 async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
@@ -372,15 +356,6 @@ class TopicReader:
             await asyncio.sleep(0.1)
 
 
-def headers_of(record: ConsumerRecord[bytes, bytes]) -> dict[str, str]:
-    return {k: v.decode() for k, v in record.headers}
-
-
-def body_of(record: ConsumerRecord[bytes, bytes]) -> dict[str, Any]:
-    value: dict[str, Any] = json.loads(record.value or b"{}")
-    return value
-
-
 async def summaries(
     smtp: Smtp, query: str, *, domain: str, count: int = 0, timeout_s: float = 20
 ) -> list[dict[str, Any]]:
@@ -420,15 +395,21 @@ async def mail_to(
 
 
 async def settled_count(
-    service: Running, smtp: Smtp, address: str, *, about: str | None = None
+    service: Running,
+    smtp: Smtp,
+    address: str,
+    *,
+    among: Collection[str] | None,
+    about: str | None = None,
 ) -> int:
     """How many e-mails the address has once everything published so far has had its effect.
 
     Positive signals, no quiet wait: the service's consumer committed the topic's end, then
-    its ledger has nothing pending; only then is the mailbox counted.
+    its ledger has nothing pending for the events `among` (the test's; None: any event, as
+    for reminders, whose notices are the service's own); only then is the mailbox counted.
     """
     await service.caught_up()
-    await service.until_sent()
+    await service.until_sent(among=among)
     return len(await summaries(smtp, _query(address, about), domain=service.domain))
 
 
@@ -456,14 +437,6 @@ NOTIFICATIONS_TOPIC = notifications.TOPIC
 
 def dlq_of(group: str) -> str:
     return dead_letter_topic(group)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], *, timeout_s: float = 20) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.2)
 
 
 def subject_of(message: EmailMessage) -> str:

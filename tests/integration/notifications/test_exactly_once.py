@@ -6,6 +6,7 @@ import pytest
 
 from shared.auth import Role
 from shared.contracts.notifications import NotificationFailed, NotificationSent
+from tests.helpers import body_of, eventually, free_port, headers_of
 from tests.infra import Kafka, Mongo, Smtp
 from tests.integration.notifications.events import Meeting, person
 from tests.integration.notifications.smtp_proxy import SmtpProxy
@@ -14,11 +15,7 @@ from tests.integration.notifications.support import (
     Publisher,
     Running,
     TopicReader,
-    body_of,
     dlq_of,
-    eventually,
-    free_port,
-    headers_of,
     running,
     settings_for,
     settled_count,
@@ -39,7 +36,10 @@ async def test_the_same_event_delivered_twice_sends_one_email(
         await publisher.publish(event, event_id=envelope.id)
         await service.until_settled(among=publisher.published, expected=1)
 
-        assert await settled_count(service, smtp, str(registrant.email)) == 1
+        assert (
+            await settled_count(service, smtp, str(registrant.email), among=publisher.published)
+            == 1
+        )
         assert len(await service.deliveries(event_id=envelope.id)) == 1
 
 
@@ -91,7 +91,10 @@ async def test_an_smtp_outage_then_recovery_delivers_every_email_exactly_once(
         assert {d["status"] for d in deliveries} == {"sent"}
         assert all(d["attempts"] >= 2 for d in deliveries)
         for registrant in people:
-            assert await settled_count(service, smtp, str(registrant.email)) == 1
+            assert (
+                await settled_count(service, smtp, str(registrant.email), among=publisher.published)
+                == 1
+            )
         metrics = (await service.http.get("/metrics")).text
         assert 'notifications_retried_total{template="registration_confirmed"}' in metrics
 
@@ -113,7 +116,10 @@ async def test_a_busy_server_answering_421_is_retried_until_it_accepts(
 
             assert delivery["status"] == "sent"
             assert delivery["last_error"] is None
-            assert await settled_count(service, smtp, str(registrant.email)) == 1
+            assert (
+                await settled_count(service, smtp, str(registrant.email), among=publisher.published)
+                == 1
+            )
     finally:
         await proxy.down()
 
@@ -136,7 +142,10 @@ async def test_a_hanging_server_cuts_the_attempt_short_within_the_lease_and_send
 
             assert delivery["status"] == "sent"
             assert delivery["attempts"] >= 2
-            assert await settled_count(service, smtp, str(registrant.email)) == 1
+            assert (
+                await settled_count(service, smtp, str(registrant.email), among=publisher.published)
+                == 1
+            )
     finally:
         await proxy.down()
 

@@ -20,12 +20,12 @@ from shared.contracts.base import dead_letter_topic
 from shared.envelope import Envelope
 from shared.kafka_records import UNREADABLE
 from shared.logging import configure_logging
+from tests.helpers import headers_of
 from tests.infra import Kafka, Mongo, Smtp, unique_name
 from tests.integration.notifications.events import Meeting, person
 from tests.integration.notifications.support import (
     Running,
     TopicReader,
-    headers_of,
     mail_to,
     running,
     settings_for,

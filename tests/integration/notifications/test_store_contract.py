@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import date, datetime, timedelta
@@ -37,6 +38,7 @@ from services.notifications.store.deliveries import (
     DeliveryQuery,
     MongoDeliveries,
 )
+from shared.aggregates import LostRace
 from shared.contracts.notifications import NotificationFailed
 from shared.errors import Conflict, NotFound
 from shared.outbox import Outbox
@@ -329,6 +331,39 @@ async def test_one_contact_per_address(stores: Stores) -> None:
     assert await stores.directory.add_contact(contact)
     assert not await stores.directory.add_contact(contact)
     assert await stores.directory.find_contact(contact.email_key) == contact
+
+
+async def test_a_contact_saved_from_a_stale_read_loses_and_nothing_is_overwritten(
+    stores: Stores,
+) -> None:
+    contact = b.a_contact("partnership@athens.example.org", organisation="athens")
+    await stores.directory.add_contact(contact)
+    first = await stores.directory.get_contact(contact.id)
+    second = await stores.directory.get_contact(contact.id)
+
+    saved = await stores.directory.save_contact(replace(first, name="Athens desk"))
+    with pytest.raises(LostRace):
+        await stores.directory.save_contact(replace(second, roles=frozenset()))
+
+    stored = await stores.directory.get_contact(contact.id)
+    assert (stored.name, stored.version) == ("Athens desk", saved.version)
+    assert stored.version == first.version + 1
+
+
+async def test_two_edits_of_one_contact_at_once_both_take_effect(stores: Stores) -> None:
+    contact = b.a_contact("partnership@athens.example.org", organisation="athens")
+    await stores.directory.add_contact(contact)
+
+    await asyncio.gather(
+        stores.directory.change_contact(contact.id, lambda c: replace(c, name="Athens desk")),
+        stores.directory.change_contact(
+            contact.id,
+            lambda c: replace(c, preferences=replace(c.preferences, language="el")),
+        ),
+    )
+
+    stored = await stores.directory.get_contact(contact.id)
+    assert (stored.name, stored.language) == ("Athens desk", "el")
 
 
 async def test_an_erased_contact_leaves_only_a_tombstone(stores: Stores) -> None:

@@ -15,19 +15,13 @@ from pymongo import AsyncMongoClient
 from shared.contracts.base import dead_letter_topic
 from shared.messaging import subscribe
 from shared.outbox import Outbox
+from tests.helpers import eventually
 from tests.infra import unique_name
 from tests.integration.shared.test_outbox_relay import cancellation
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-async def eventually(check, timeout_s: float = 60.0):
-    async with asyncio.timeout(timeout_s):
-        while not (result := await check()):
-            await asyncio.sleep(0.2)
-    return result
 
 
 def start_consumer(kafka, mongo, database: str, topic: str, group: str, *, hang: bool):

@@ -102,6 +102,7 @@ async def test_pending_events_reach_kafka_in_order_keyed_by_aggregate_and_leave_
     assert await relay.drain() == 0
 
 
+@pytest.mark.serial  # stops the shared Kafka
 async def test_an_event_written_while_kafka_is_down_arrives_once_it_is_back(kafka, meetings):
     topic = unique_name("relay-outage")
     outbox = Outbox(source="/partnership/meetings")

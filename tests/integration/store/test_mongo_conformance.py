@@ -18,7 +18,8 @@ from pymongo.errors import AutoReconnect, DuplicateKeyError
 
 from tests.infra import Mongo, unique_name
 
-pytestmark = pytest.mark.integration
+# Stops and starts the shared servers (or a whole stack): runs alone, after the rest.
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 DATABASE = unique_name("conformance")  # one per test session
 

@@ -44,15 +44,18 @@ from services.notifications.store.deliveries import (
     Claimed,
     DeliveryQuery,
 )
+from services.notifications.store.directory import ChangesContacts
+from shared.aggregates import Decisions, LostRace
 from shared.errors import Conflict, NotFound
 
 
-class FakeDirectory:
+class FakeDirectory(ChangesContacts):
     def __init__(self) -> None:
         self.organisations: dict[OrganisationId, Organisation] = {}
         self.contacts: dict[ContactId, Contact] = {}
         self.erased: dict[ContactId, str] = {}  # id -> email key
         self.subscriptions: dict[SubscriptionId, Subscription] = {}
+        self._decisions = Decisions("contact")
 
     async def add_organisation(self, organisation: Organisation) -> None:
         if organisation.id in self.organisations:
@@ -96,14 +99,18 @@ class FakeDirectory:
                 return candidate
         raise Conflict("every id for this e-mail address is taken")
 
-    async def save_contact(self, contact: Contact) -> None:
+    async def save_contact(self, contact: Contact) -> Contact:
         if contact.id not in self.contacts:
             raise NotFound(f"no contact {contact.id}")
         if any(
             c.email_key == contact.email_key and c.id != contact.id for c in self.contacts.values()
         ):
             raise Conflict("another contact already has this e-mail address")
-        self.contacts[contact.id] = contact
+        if self.contacts[contact.id].version != contact.version:
+            raise LostRace("contact", contact.id, version=contact.version)
+        saved = replace(contact, version=contact.version + 1)
+        self.contacts[contact.id] = saved
+        return saved
 
     async def get_contact(self, contact_id: ContactId) -> Contact:
         if contact_id not in self.contacts:
