@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -60,54 +60,17 @@ def topics() -> list[str]:
 
 
 def build(settings: NotificationSettings, *, clock: Callable[[], datetime] = utcnow) -> Service:
+    """Wire the parts: stores, mail, the worker and the jobs, the consumer, the relay, the app."""
     mongo = connect_mongo(settings)
     db = mongo[settings.database_name]
     broker = make_broker(settings)
     outbox = Outbox(source=settings.event_source, clock=clock)
     stores = MongoStores.of(db, outbox)
-
     renderer = Renderer()
     signer = LinkSigner(settings.link_key())
-    writer = LetterWriter(
-        renderer,
-        signer,
-        MailIdentity(
-            sender=settings.mail_from,
-            organiser_name=settings.organiser_name,
-            organiser_email=settings.organiser_email,
-            domain=settings.mail_domain,
-            base_url=settings.base_url,
-            link_ttl_s=settings.unsubscribe_link_ttl_s,
-        ),
-    )
-    policy = BackoffPolicy(
-        base_s=settings.retry_base_s,
-        cap_s=settings.retry_cap_s,
-        max_attempts=settings.retry_max_attempts,
-    )
-    smtp = SmtpConfig(
-        host=settings.smtp_host,
-        port=settings.smtp_port,
-        starttls=settings.smtp_starttls,
-        tls=settings.smtp_tls,
-        username=settings.smtp_username,
-        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
-        timeout_s=settings.smtp_timeout_s,
-        validate_certs=settings.smtp_validate_certs,
-    )
-    worker = DeliveryWorker(
-        stores.deliveries,
-        [SmtpSender(smtp) for _ in range(settings.smtp_connections)],
-        outbox,
-        return_path=settings.mail_return_path,
-        policy=policy,
-        clock=clock,
-        rng=random.Random(),  # noqa: S311 - jitter, not secrecy
-        lease_s=settings.delivery_lease_s,
-        attempt_timeout_s=settings.delivery_attempt_timeout_s,
-        stop_grace_s=settings.step_grace_s(),
-        poll_s=settings.delivery_poll_s,
-    )
+    writer = letter_writer(settings, renderer, signer)
+    policy = backoff_policy(settings)
+    worker = delivery_worker(settings, stores, outbox, policy=policy, clock=clock)
     schedule = DigestSchedule(settings.digest_hour, ZoneInfo(settings.digest_timezone))
     notifier = Notifier(
         stores,
@@ -147,43 +110,17 @@ def build(settings: NotificationSettings, *, clock: Callable[[], datetime] = utc
         [stores.deliveries.collection],
         sweep_interval_s=settings.outbox_sweep_interval_s,
     )
-
-    async def create_indexes() -> None:
-        await stores.create_indexes()
-
-    async def seed() -> None:
-        if settings.seed_directory:
-            await seed_directory(stores.directory, secret=settings.address_secret(), now=clock())
-
-    async def deliver() -> None:
-        await worker.run()
-
-    async def relay_outcomes() -> None:
-        await runtime.wait_for_broker()
-        await relay.run()
-
-    async def send_reminders() -> None:
-        await every(
-            settings.reminder_poll_s,
-            reminder_job.run_due,
-            "reminders",
-            grace_s=settings.step_grace_s(),
-        )
-
-    async def write_digests() -> None:
-        await every(
-            settings.digest_poll_s,
-            digest_job.run_due,
-            "daily_digest",
-            grace_s=settings.step_grace_s(),
-        )
-
+    # The relay waits for the broker the runtime connects (late-bound: the runtime is built
+    # with its background loops).
+    loops = background(
+        settings, lambda: runtime.wait_for_broker(), worker, relay, reminder_job, digest_job
+    )
     runtime = ServiceRuntime(
         settings=settings,
         mongo=mongo,
         broker=broker,
-        startup=[create_indexes, relay.create_indexes, seed],
-        background=[deliver, relay_outcomes, send_reminders, write_digests],
+        startup=[stores.create_indexes, relay.create_indexes, seeding(settings, stores, clock)],
+        background=loops,
         topics=[MEETINGS, NOTIFICATIONS, dead_letters(settings.consumer_group)],
         consumers=[consumer],
     )
@@ -224,6 +161,100 @@ def build(settings: NotificationSettings, *, clock: Callable[[], datetime] = utc
         digests=digest_job,
         relay=relay,
     )
+
+
+def letter_writer(
+    settings: NotificationSettings, renderer: Renderer, signer: LinkSigner
+) -> LetterWriter:
+    return LetterWriter(
+        renderer,
+        signer,
+        MailIdentity(
+            sender=settings.mail_from,
+            organiser_name=settings.organiser_name,
+            organiser_email=settings.organiser_email,
+            domain=settings.mail_domain,
+            base_url=settings.base_url,
+            link_ttl_s=settings.unsubscribe_link_ttl_s,
+        ),
+    )
+
+
+def backoff_policy(settings: NotificationSettings) -> BackoffPolicy:
+    return BackoffPolicy(
+        base_s=settings.retry_base_s,
+        cap_s=settings.retry_cap_s,
+        max_attempts=settings.retry_max_attempts,
+    )
+
+
+def delivery_worker(
+    settings: NotificationSettings,
+    stores: MongoStores,
+    outbox: Outbox,
+    *,
+    policy: BackoffPolicy,
+    clock: Callable[[], datetime],
+) -> DeliveryWorker:
+    smtp = SmtpConfig(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        starttls=settings.smtp_starttls,
+        tls=settings.smtp_tls,
+        username=settings.smtp_username,
+        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        timeout_s=settings.smtp_timeout_s,
+        validate_certs=settings.smtp_validate_certs,
+    )
+    return DeliveryWorker(
+        stores.deliveries,
+        [SmtpSender(smtp) for _ in range(settings.smtp_connections)],
+        outbox,
+        return_path=settings.mail_return_path,
+        policy=policy,
+        clock=clock,
+        rng=random.Random(),  # noqa: S311 - jitter, not secrecy
+        lease_s=settings.delivery_lease_s,
+        attempt_timeout_s=settings.delivery_attempt_timeout_s,
+        stop_grace_s=settings.step_grace_s(),
+        poll_s=settings.delivery_poll_s,
+    )
+
+
+def seeding(
+    settings: NotificationSettings, stores: MongoStores, clock: Callable[[], datetime]
+) -> Callable[[], Awaitable[None]]:
+    """The start-up step that seeds the partnership's members, when the settings ask for it."""
+
+    async def seed() -> None:
+        if settings.seed_directory:
+            await seed_directory(stores.directory, secret=settings.address_secret(), now=clock())
+
+    return seed
+
+
+def background(
+    settings: NotificationSettings,
+    wait_for_broker: Callable[[], Awaitable[None]],
+    worker: DeliveryWorker,
+    relay: OutboxRelay,
+    reminder_job: ReminderJob,
+    digest_job: DigestJob,
+) -> list[Callable[[], Awaitable[None]]]:
+    """The loops the service runs beside its HTTP server, until it stops."""
+    grace_s = settings.step_grace_s()
+
+    async def relay_outcomes() -> None:
+        await wait_for_broker()
+        await relay.run()
+
+    async def send_reminders() -> None:
+        await every(settings.reminder_poll_s, reminder_job.run_due, "reminders", grace_s=grace_s)
+
+    async def write_digests() -> None:
+        await every(settings.digest_poll_s, digest_job.run_due, "daily_digest", grace_s=grace_s)
+
+    return [worker.run, relay_outcomes, send_reminders, write_digests]
 
 
 def main() -> None:

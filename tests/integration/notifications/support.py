@@ -341,17 +341,23 @@ class TopicReader:
         count: int,
         timeout_s: float = 30,
     ) -> list[ConsumerRecord[bytes, bytes]]:
-        """The matching records once `count` distinct events (by CloudEvents id) arrived.
+        """The matching records, one per event, once `count` distinct events arrived.
 
-        Publishing is at least once: a repeat of an event counts once (a record without an
-        id, such as an unreadable one, counts by itself).
+        Publishing is at least once: a repeat of an event (the same CloudEvents id) is left
+        out; a record without an id, such as an unreadable one, counts by itself.
         """
         deadline = time.monotonic() + timeout_s
         while True:
-            found = [r for r in self.records if predicate(r)]
-            ids = [dict(r.headers).get("ce_id") for r in found]
-            distinct = len({i for i in ids if i is not None}) + ids.count(None)
-            if distinct >= count or time.monotonic() > deadline:
+            found: list[ConsumerRecord[bytes, bytes]] = []
+            seen: set[bytes] = set()
+            for record in self.records:
+                event_id = dict(record.headers).get("ce_id")
+                if not predicate(record) or (event_id is not None and event_id in seen):
+                    continue
+                if event_id is not None:
+                    seen.add(event_id)
+                found.append(record)
+            if len(found) >= count or time.monotonic() > deadline:
                 return found
             await asyncio.sleep(0.1)
 
