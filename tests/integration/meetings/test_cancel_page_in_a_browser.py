@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +15,13 @@ import httpx
 import pytest
 import pytest_asyncio
 import uvicorn
-from playwright.async_api import BrowserContext, Page, Route, async_playwright, expect
+from playwright.async_api import BrowserContext, Page, Route, expect
 
 from services.meetings.__main__ import build
 from shared.auth import Role, mint_token
 from shared.contracts import meetings as contract
 from shared.contracts.meetings import TOPIC
+from tests.browser import chromium
 from tests.helpers import ensure_topics, free_port
 from tests.infra import Kafka, Mongo, unique_name
 from tests.integration.meetings.support import (
@@ -35,16 +35,6 @@ from tests.integration.meetings.support import (
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Another site, which Playwright serves from memory: its page posts a form to the service.
 ATTACKER = "http://attacker.example"
 
@@ -108,20 +98,8 @@ async def events(kafka: Kafka, served: Running) -> AsyncIterator[EventReader]:
 
 @pytest_asyncio.fixture
 async def browser(tmp_path: Path) -> AsyncIterator[BrowserContext]:
-    if not os.path.exists(CHROMIUM):  # noqa: ASYNC240 - a stat before the browser starts
-        pytest.fail(f"chromium is missing at {CHROMIUM}: run deploy/local/browser.sh")
-    async with async_playwright() as playwright:
-        context = await playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),  # a fresh user-data-dir
-            executable_path=CHROMIUM,
-            args=CHROMIUM_ARGS,
-            headless=True,
-            locale="en-GB",
-        )
-        try:
-            yield context
-        finally:
-            await context.close()
+    async with chromium(tmp_path / "profile", locale="en-GB") as context:
+        yield context
 
 
 async def meeting_with_a_registration(

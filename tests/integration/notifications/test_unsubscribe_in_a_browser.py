@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,9 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
-from playwright.async_api import BrowserContext, async_playwright, expect
+from playwright.async_api import BrowserContext, expect
 
 from shared.auth import Role
+from tests.browser import chromium
 from tests.infra import Kafka, Mongo, Smtp, unique_name
 from tests.integration.notifications.events import Meeting
 from tests.integration.notifications.support import (
@@ -26,17 +26,6 @@ from tests.integration.notifications.support import (
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 
 @pytest_asyncio.fixture
 async def service(kafka: Kafka, mongo: Mongo, smtp: Smtp) -> AsyncIterator[Running]:
@@ -46,19 +35,8 @@ async def service(kafka: Kafka, mongo: Mongo, smtp: Smtp) -> AsyncIterator[Runni
 
 @pytest_asyncio.fixture
 async def browser(tmp_path: Path) -> AsyncIterator[BrowserContext]:
-    if not os.path.exists(CHROMIUM):  # noqa: ASYNC240 - a stat before the browser starts
-        pytest.fail(f"chromium is missing at {CHROMIUM}: run deploy/local/browser.sh")
-    async with async_playwright() as playwright:
-        context = await playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),  # a fresh user-data-dir
-            executable_path=CHROMIUM,
-            args=CHROMIUM_ARGS,
-            headless=True,
-        )
-        try:
-            yield context
-        finally:
-            await context.close()
+    async with chromium(tmp_path / "profile") as context:
+        yield context
 
 
 async def follower(service: Running, *, language: str) -> tuple[str, str]:

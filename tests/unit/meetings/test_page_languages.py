@@ -4,19 +4,13 @@ renders in every language."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from babel.messages.extract import extract_from_dir
-from babel.messages.frontend import parse_mapping_cfg
-from babel.messages.pofile import read_po
 
 from services.meetings.api.pages import PAGE
-from services.meetings.rendering import LOCALES, TEMPLATES, Renderer, accepted_languages
-from shared import i18n
+from services.meetings.rendering import Renderer, accepted_languages
 
-CATALOGS = i18n.po_files(LOCALES)
 LANGUAGES = ("da", "de", "el", "en", "es", "fi", "fr", "it", "nl", "pt")
 TRANSLATED = tuple(language for language in LANGUAGES if language != "en")
 STATUSES = ("pending", "confirmed", "waitlisted", "cancelled", "declined")
@@ -26,15 +20,6 @@ OUTCOMES = (None, "cancelled", "already_cancelled", "not_cancellable")
 @pytest.fixture(scope="module")
 def renderer() -> Renderer:
     return Renderer()
-
-
-def read(po_file: Path) -> Any:
-    with po_file.open("rb") as source:
-        return read_po(source)
-
-
-def message_ids(catalog: Any) -> set[tuple[str | None, str | tuple[str, ...]]]:
-    return {(m.context, m.id) for m in catalog if m.id}
 
 
 def context(status: str = "confirmed", **changes: Any) -> dict[str, Any]:
@@ -65,47 +50,6 @@ def context(status: str = "confirmed", **changes: Any) -> dict[str, Any]:
 
 def test_the_renderer_offers_english_and_every_catalogs_language(renderer: Renderer) -> None:
     assert renderer.languages == LANGUAGES
-
-
-def test_the_committed_template_holds_exactly_what_the_templates_say_today() -> None:
-    with (LOCALES / "babel.cfg").open() as mapping:
-        methods, options = parse_mapping_cfg(mapping)
-
-    extracted = {
-        (context, message)
-        for _file, _line, message, _comments, context in extract_from_dir(
-            str(TEMPLATES), methods, options
-        )
-    }
-
-    assert message_ids(read(LOCALES / "messages.pot")) == extracted, "run `make messages`"
-
-
-def test_every_language_but_english_has_a_catalog() -> None:
-    assert tuple(CATALOGS) == TRANSLATED
-
-
-@pytest.mark.parametrize("language", TRANSLATED)
-def test_a_catalog_has_exactly_the_templates_messages(language: str) -> None:
-    catalog = read(CATALOGS[language])
-
-    assert message_ids(catalog) == message_ids(read(LOCALES / "messages.pot"))
-    assert not catalog.obsolete
-
-
-@pytest.mark.parametrize("language", TRANSLATED)
-def test_every_message_is_translated_and_none_is_fuzzy(language: str) -> None:
-    catalog = read(CATALOGS[language])
-
-    untranslated = [
-        m.id
-        for m in catalog
-        if m.id and not all(m.string if isinstance(m.string, tuple) else (m.string,))
-    ]
-    fuzzy = [m.id for m in catalog if m.id and m.fuzzy]
-    assert untranslated == []
-    assert fuzzy == []
-    assert i18n.gaps(CATALOGS[language]) == []
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

@@ -10,9 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from babel.messages.extract import extract_from_dir
-from babel.messages.frontend import parse_mapping_cfg
-from babel.messages.pofile import read_po
 
 from services.notifications.domain.deliveries import new_delivery
 from services.notifications.domain.digest import DIGEST_TEMPLATE, DigestEntry, DigestSection
@@ -22,7 +19,7 @@ from services.notifications.domain.reminders import Reminder, ReminderDue, fire
 from services.notifications.domain.routing import ROUTES, Addressee, Route
 from services.notifications.mail.letters import Letter, LetterWriter
 from services.notifications.notices import Notice
-from services.notifications.rendering import LOCALES, TEMPLATES, Renderer
+from services.notifications.rendering import Renderer
 from shared import i18n
 from shared.contracts.meetings import (
     MeetingCancelled,
@@ -41,7 +38,6 @@ from shared.contracts.meetings import (
 )
 from tests.unit.notifications import builders as b
 
-CATALOGS = i18n.po_files(LOCALES)
 LANGUAGES = ("da", "de", "el", "en", "es", "fi", "fr", "it", "nl", "pt")
 TRANSLATED = tuple(language for language in LANGUAGES if language != "en")
 # The first row of each template: one e-mail of every kind.
@@ -117,53 +113,8 @@ def html_of(sent: Letter) -> str:
     return str(part.get_content())
 
 
-def read(po_file: Path) -> Any:
-    with po_file.open("rb") as source:
-        return read_po(source)
-
-
-def message_ids(catalog: Any) -> set[tuple[str | None, str | tuple[str, ...]]]:
-    return {(m.context, m.id) for m in catalog if m.id}
-
-
 def test_the_renderer_offers_english_and_every_catalogs_language(renderer: Renderer) -> None:
     assert renderer.languages == LANGUAGES
-
-
-def test_the_committed_template_holds_exactly_what_the_templates_say_today() -> None:
-    with (LOCALES / "babel.cfg").open() as mapping:
-        methods, options = parse_mapping_cfg(mapping)
-
-    extracted = {
-        (context, message)
-        for _file, _line, message, _comments, context in extract_from_dir(
-            str(TEMPLATES), methods, options
-        )
-    }
-
-    assert message_ids(read(LOCALES / "messages.pot")) == extracted, "run `make messages`"
-
-
-@pytest.mark.parametrize("language", TRANSLATED)
-def test_a_catalog_has_exactly_the_templates_messages(language: str) -> None:
-    catalog = read(CATALOGS[language])
-
-    assert message_ids(catalog) == message_ids(read(LOCALES / "messages.pot"))
-    assert not catalog.obsolete
-
-
-@pytest.mark.parametrize("language", TRANSLATED)
-def test_every_message_is_translated_and_none_is_fuzzy(language: str) -> None:
-    catalog = read(CATALOGS[language])
-
-    untranslated = [
-        m.id
-        for m in catalog
-        if m.id and not all(m.string if isinstance(m.string, tuple) else (m.string,))
-    ]
-    fuzzy = [m.id for m in catalog if m.id and m.fuzzy]
-    assert untranslated == []
-    assert fuzzy == []
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
