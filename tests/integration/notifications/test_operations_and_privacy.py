@@ -35,6 +35,9 @@ async def service(kafka: Kafka, mongo: Mongo, smtp: Smtp) -> AsyncIterator[Runni
         yield found
 
 
+# Reads the shared notifications topic: services of tests running alongside handle the same
+# event and announce their own e-mail of it, so this one runs alone.
+@pytest.mark.serial
 async def test_a_sent_email_is_announced_on_the_notifications_topic_as_a_valid_cloudevent(
     service: Running, publisher: Publisher, kafka: Kafka
 ) -> None:
