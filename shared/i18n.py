@@ -28,6 +28,8 @@ from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 DOMAIN = "messages"
+# The templates' own language: the language of every message id, and the fallback.
+FALLBACK_LANGUAGE = "en"
 
 
 class IncompleteCatalog(RuntimeError):
@@ -58,6 +60,39 @@ def catalogs(locale_dir: Path) -> dict[str, GNUTranslations]:
         language: _compiled(po_file, po_file.stat().st_mtime_ns)
         for language, po_file in po_files(locale_dir).items()
     }
+
+
+def environments(
+    template_dir: Path, locale_dir: Path, *, filters: Callable[[str], Mapping[str, Any]]
+) -> dict[str, Environment]:
+    """One environment per language: English (the templates as written) and every language
+    with a catalog; `filters(language)` gives each its own (dates in that language)."""
+    translations = {FALLBACK_LANGUAGE: NullTranslations(), **catalogs(locale_dir)}
+    return {
+        language: environment(template_dir, catalog, filters=filters(language))
+        for language, catalog in sorted(translations.items())
+    }
+
+
+def primary_language(tag: str) -> str:
+    """`fr-BE`, `fr_BE` and `FR` are all French."""
+    return tag.strip().replace("_", "-").split("-")[0].lower()
+
+
+def accepted_languages(header: str) -> list[str]:
+    """The languages of an Accept-Language header, most wanted first (q=0 means "not this")."""
+    ranked: list[tuple[float, int, str]] = []
+    for index, part in enumerate(header.split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        if tag and tag != "*" and quality > 0:
+            ranked.append((-quality, index, tag))
+    return [tag for _, _, tag in sorted(ranked)]
 
 
 def environment(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
-from gettext import NullTranslations
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,10 +17,11 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date, format_interval, format_time, get_timezone_name
 
 from shared import i18n
+from shared.i18n import primary_language
 
 TEMPLATES = Path(__file__).parent / "templates"
 LOCALES = Path(__file__).parent / "locale"
-FALLBACK_LANGUAGE = "en"
+FALLBACK_LANGUAGE = i18n.FALLBACK_LANGUAGE
 # Dates and times follow the reader's language. CLDR's plain "pt" is Brazilian Portuguese and
 # its plain "en" American English (November 28, 2017), while the partnership writes the
 # Portuguese of Portugal (as the notifications e-mails do) and British English (28 November).
@@ -32,15 +32,12 @@ class Renderer:
     """Renders pages in English and in every language that has a catalog."""
 
     def __init__(self, templates: Path = TEMPLATES, locales: Path = LOCALES) -> None:
-        # English is the templates' own language: its "catalog" returns every message as is.
-        translations = {FALLBACK_LANGUAGE: NullTranslations(), **i18n.catalogs(locales)}
-        self.languages = tuple(sorted(translations))
-        self._environments = {
-            language: i18n.environment(
-                templates, catalog, filters=_filters(DATE_LOCALES.get(language, language))
-            )
-            for language, catalog in translations.items()
-        }
+        self._environments = i18n.environments(
+            templates,
+            locales,
+            filters=lambda language: _filters(DATE_LOCALES.get(language, language)),
+        )
+        self.languages = tuple(self._environments)
 
     def language_for(self, *preferred: str | None) -> str:
         """The first of the preferred languages (`nl`, `nl-BE`, `NL`) that has a catalog."""
@@ -55,27 +52,6 @@ class Renderer:
         lang = self.language_for(language)
         template = self._environments[lang].get_template(f"{name}.html.j2")
         return template.render({**context, "language": lang})
-
-
-def primary_language(tag: str) -> str:
-    """`fr-BE`, `fr_BE` and `FR` are all French."""
-    return tag.strip().replace("_", "-").split("-")[0].lower()
-
-
-def accepted_languages(header: str) -> list[str]:
-    """The languages of an Accept-Language header, most wanted first (q=0 means "not this")."""
-    ranked: list[tuple[float, int, str]] = []
-    for index, part in enumerate(header.split(",")):
-        tag, _, params = part.strip().partition(";")
-        quality = 1.0
-        if params.strip().startswith("q="):
-            try:
-                quality = float(params.strip()[2:])
-            except ValueError:
-                quality = 0.0
-        if tag and tag != "*" and quality > 0:
-            ranked.append((-quality, index, tag))
-    return [tag for _, _, tag in sorted(ranked)]
 
 
 def _filters(locale: str) -> dict[str, Any]:

@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
-from gettext import NullTranslations
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,7 +30,7 @@ from shared import i18n
 
 TEMPLATES = Path(__file__).parent / "templates"
 LOCALES = Path(__file__).parent / "locale"
-FALLBACK_LANGUAGE = "en"
+FALLBACK_LANGUAGE = i18n.FALLBACK_LANGUAGE
 # Dates and times follow the reader's language; CLDR's plain "pt" is Brazilian Portuguese,
 # while the partnership's Portuguese readers are in Portugal.
 DATE_LOCALES = {"pt": "pt_PT"}
@@ -53,24 +52,15 @@ class Renderer:
     """Renders e-mails and pages in English and in every language that has a catalog."""
 
     def __init__(self, templates: Path = TEMPLATES, locales: Path = LOCALES) -> None:
-        # English is the templates' own language: its "catalog" returns every message as is.
-        translations = {FALLBACK_LANGUAGE: NullTranslations(), **i18n.catalogs(locales)}
-        self.languages = tuple(sorted(translations))
-        self._environments = {
-            language: i18n.environment(
-                templates, catalog, filters=_filters(DATE_LOCALES.get(language, language))
-            )
-            for language, catalog in translations.items()
-        }
+        self._environments = i18n.environments(
+            templates,
+            locales,
+            filters=lambda language: _filters(DATE_LOCALES.get(language, language)),
+        )
+        self.languages = tuple(self._environments)
 
-    def language_for(
-        self, requested: str, template: str | None = None, *, suffix: str | None = None
-    ) -> str:
-        """The requested language if it has a catalog, else English.
-
-        Every template exists in every language, so `template` and `suffix` no longer matter;
-        they are still accepted from callers written for the per-language template folders.
-        """
+    def language_for(self, requested: str) -> str:
+        """The requested language if it has a catalog, else English."""
         return requested if requested in self._environments else FALLBACK_LANGUAGE
 
     def render(self, template: str, language: str, context: dict[str, Any]) -> Rendered:

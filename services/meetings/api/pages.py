@@ -29,8 +29,9 @@ from services.meetings.api.deps import (
 )
 from services.meetings.api.registrations import cancel
 from services.meetings.domain.registrations import REGISTRATION_ACTIONS
-from services.meetings.rendering import Renderer, accepted_languages
+from services.meetings.rendering import Renderer
 from shared.errors import IllegalTransition, NotAllowed, NotFound
+from shared.i18n import accepted_languages
 
 PAGE = "registration_page"
 REGISTRATION = "/meetings/{meeting_id}/registrations/{registration_id}"

@@ -29,6 +29,7 @@ from services.notifications.mail.letters import (
 )
 from services.notifications.rendering import FALLBACK_LANGUAGE
 from shared.errors import NotAllowed, NotFound, TooManyRequests
+from shared.i18n import accepted_languages, primary_language
 from shared.ratelimit import Scope, per_client
 
 router = APIRouter(tags=["unsubscribe and preferences pages"])
@@ -256,18 +257,7 @@ def _invalid(request: Request, c: Components, exc: NotAllowed | NotFound) -> HTM
 
 def _accepted_language(request: Request, available: tuple[str, ...]) -> str:
     """The first language of the browser's Accept-Language that has templates."""
-    header = request.headers.get("accept-language", "")
-    ranked = []
-    for index, part in enumerate(header.split(",")):
-        tag, _, params = part.strip().partition(";")
-        quality = 1.0
-        if params.strip().startswith("q="):
-            try:
-                quality = float(params.strip()[2:])
-            except ValueError:
-                quality = 0.0
-        ranked.append((-quality, index, domain.normalise_language(tag)))
-    for _, _, language in sorted(ranked):
-        if language in available:
+    for tag in accepted_languages(request.headers.get("accept-language", "")):
+        if (language := primary_language(tag)) in available:
             return language
     return FALLBACK_LANGUAGE

@@ -19,10 +19,7 @@ from tests.infra import SESSION, Kafka, Mongo, unique_name
 
 OUTPUT = "SESSION_PROBE_OUTPUT"
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(OUTPUT not in os.environ, reason="run by test_isolation.py"),
-]
+pytestmark = pytest.mark.integration
 
 
 async def test_a_topic_a_consumer_group_and_a_database_are_made(kafka: Kafka, mongo: Mongo) -> None:

@@ -127,10 +127,6 @@ def test_make_test_and_make_run_share_no_server() -> None:
         assert make_run[variable] != make_test[variable], variable
 
 
-@pytest.mark.skipif(
-    os.environ.get("PARTNERSHIP_DEVSTACK") != "1",
-    reason="needs a machine where infra.sh runs its stacks (this session's servers are others)",
-)
 def test_make_test_leaves_the_dev_stack_even_when_its_addresses_are_exported() -> None:
     # A shell that ran eval "$(infra.sh env)" for make run, then make test.
     environment = without_servers(dict(os.environ)) | stack_env("dev")

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from services.meetings.api.pages import PAGE
-from services.meetings.rendering import Renderer, accepted_languages
+from services.meetings.rendering import Renderer
+from shared.i18n import accepted_languages
 
 LANGUAGES = ("da", "de", "el", "en", "es", "fi", "fr", "it", "nl", "pt")
 TRANSLATED = tuple(language for language in LANGUAGES if language != "en")

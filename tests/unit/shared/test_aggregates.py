@@ -13,6 +13,13 @@ from shared.errors import ConcurrentUpdate
 class Counter:
     """An aggregate in a store that another process also writes to."""
 
+    @staticmethod
+    def _round_trip() -> asyncio.Future[None]:
+        # Answered on the loop's next turn, as a store's reply comes back after others ran.
+        reply = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_soon(reply.set_result, None)
+        return reply
+
     def __init__(self) -> None:
         self.version = 1
         self.value = 0
@@ -20,7 +27,7 @@ class Counter:
 
     async def increment(self) -> int:
         read_version, read_value = self.version, self.value
-        await asyncio.sleep(0)  # the decision happens here; others may run
+        await self._round_trip()  # the save goes to the store: other writers run meanwhile
         if self.foreign_writes_left:
             self.foreign_writes_left -= 1
             self.version += 1  # another replica saved first
